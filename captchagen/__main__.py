@@ -1,0 +1,3 @@
+from captchagen.cli import main
+
+main()

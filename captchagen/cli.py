@@ -1,0 +1,224 @@
+"""``captchagen``: a thin click layer over the Python API."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from captchagen.charsets import PRESETS, parse_charset
+from captchagen.dataset import FORMATS, DatasetJob, merge_shards, write_dataset
+from captchagen.errors import UsageError, run_cli
+from captchagen.fonts import check_font, resolve_fonts
+from captchagen.manifest import read_dataset
+from captchagen.preview import contact_sheet, save_image
+from captchagen.render import check_fit
+from captchagen.sampling import iter_captchas
+from captchagen.spec import NOISE_PRESETS, CaptchaSpec, parse_color, parse_length
+from captchagen.stats import format_stats, label_stats
+
+
+def _int_list(value: str, what: str) -> tuple[int, ...]:
+    parts = [p for p in re.split(r"[,\s]+", value.strip()) if p]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise UsageError(f"{what} {value!r} is not a comma-separated list of whole numbers")
+    return tuple(int(p) for p in parts)
+
+
+def _float_pair(value: str, what: str) -> tuple[float, float]:
+    try:
+        parts = [float(p) for p in value.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = [0.0, parts[0]]
+    if len(parts) != 2:
+        raise UsageError(f"{what} {value!r} is not LO,HI")
+    return parts[0], parts[1]
+
+
+def spec_options(f):
+    """The options that describe how a captcha looks, shared by ``make`` and ``preview``."""
+    options = [
+        click.option("--len", "length", default="4-6", show_default=True,
+                     help="Label length N, or A-B for uniform lengths A..B."),
+        click.option("--charset", default="alnum", show_default=True,
+                     help=f"Preset ({', '.join(PRESETS)}) or literal symbols (chars:XYZ)."),
+        click.option("--exclude-confusable", is_flag=True,
+                     help="Drop look-alike symbols such as 0/o/O and 1/l/I."),
+        click.option("--width", type=int, default=160, show_default=True),
+        click.option("--height", type=int, default=60, show_default=True),
+        click.option("--fonts", multiple=True, metavar="FILE|DIR",
+                     help="Font files or folders of them (repeatable). Default: captcha's font."),
+        click.option("--font-sizes", default=None,
+                     help="Comma-separated sizes in px. Default: scaled to the height."),
+        click.option("--noise", type=click.Choice(list(NOISE_PRESETS)), default="default",
+                     show_default=True, help="Distortion preset; the options below override it."),
+        click.option("--dots", type=int, default=None, help="Number of noise dots."),
+        click.option("--dot-width", type=int, default=None, help="Noise dot size in px."),
+        click.option("--curves", type=int, default=None, help="Number of noise arcs."),
+        click.option("--rotation", type=float, default=None, help="Max glyph rotation (deg)."),
+        click.option("--warp", default=None, help="Glyph warp LO,HI as fractions of its size."),
+        click.option("--overlap", type=float, default=None,
+                     help="Max overlap of neighbours, fraction of glyph width."),
+        click.option("--smooth/--no-smooth", default=None, help="captcha's SMOOTH filter."),
+        click.option("--blur", type=float, default=None, help="Gaussian blur radius (px)."),
+        click.option("--background", default="random", show_default=True,
+                     help="'random', '#rrggbb' or 'r,g,b'."),
+        click.option("--text-color", default="random", show_default=True,
+                     help="'random', '#rrggbb' or 'r,g,b'."),
+        click.option("--grayscale", is_flag=True, help="Write single-channel images."),
+    ]
+    return functools.reduce(lambda acc, opt: opt(acc), reversed(options), f)
+
+
+def spec_from_options(o: dict) -> CaptchaSpec:
+    """Build and check the spec once, here at the edge; everything after trusts it."""
+    lo, hi = parse_length(o["length"])
+    charset = parse_charset(o["charset"], o["exclude_confusable"])
+    noise = NOISE_PRESETS[o["noise"]]
+    knobs = {k: o[k] for k in ("dots", "dot_width", "curves", "rotation", "overlap", "smooth",
+                               "blur") if o[k] is not None}
+    if o["warp"] is not None:
+        knobs["warp"] = _float_pair(o["warp"], "--warp")
+    noise = dataclasses.replace(noise, **knobs)
+    fonts = resolve_fonts(o["fonts"]) if o["fonts"] else ()
+    for font in fonts:
+        check_font(font, charset)
+    spec = CaptchaSpec(
+        charset=charset, min_len=lo, max_len=hi, width=o["width"], height=o["height"],
+        fonts=tuple(os.path.abspath(f) for f in fonts),
+        font_sizes=_int_list(o["font_sizes"], "--font-sizes") if o["font_sizes"] else (),
+        noise=noise, background=parse_color(o["background"]),
+        text_color=parse_color(o["text_color"]), grayscale=o["grayscale"],
+    )
+    check_fit(spec)
+    return spec
+
+
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    m = re.fullmatch(r"(\d+)/(\d+)", value.strip())
+    if not m:
+        raise UsageError(f"--shard {value!r} is not K/N (e.g. 2/4)")
+    return int(m.group(1)), int(m.group(2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="captcha-crnn")
+def cli() -> None:
+    """Seedable, fast, resumable labelled captcha datasets."""
+
+
+@cli.command()
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
+              help="Output directory (images/, manifest.csv, dataset.json).")
+@click.option("--n", "n", type=int, default=1000, show_default=True, help="Number of images.")
+@spec_options
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=None, help="Processes. Default: all cores.")
+@click.option("--format", "image_format", type=click.Choice(list(FORMATS)), default="png",
+              show_default=True)
+@click.option("--png-level", type=int, default=1, show_default=True,
+              help="zlib level 0-9 (1 is far faster than 6 at about the same size).")
+@click.option("--jpeg-quality", type=int, default=90, show_default=True)
+@click.option("--name-by", type=click.Choice(["index", "label"]), default="index",
+              show_default=True, help="File names: 000123.png or 2b827.png (duplicates _1, _2).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in OUT.")
+@click.option("--overwrite", is_flag=True, help="Replace the dataset in OUT.")
+@click.option("--shard", default=None, metavar="K/N", help="Write only part K of N.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def make(out: Path, n: int, seed: int, workers: int | None, image_format: str, png_level: int,
+         jpeg_quality: int, name_by: str, resume: bool, overwrite: bool, shard: str | None,
+         quiet: bool, **spec_opts) -> None:
+    """Render a labelled captcha dataset into OUT."""
+    from tqdm import tqdm
+
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite exclude each other")
+    job = DatasetJob(
+        spec=spec_from_options(spec_opts), n=n, seed=seed, image_format=image_format,
+        png_level=png_level, jpeg_quality=jpeg_quality, name_by=name_by, shard=_shard(shard),
+    )
+    bar: list[tqdm] = []  # created once the output directory has been accepted
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, initial=done, unit="img", disable=quiet, leave=False))
+        bar[0].update(done - bar[0].n)
+
+    try:
+        s = write_dataset(job, out, workers=workers, resume=resume, overwrite=overwrite,
+                          progress=progress)
+    finally:
+        for b in bar:
+            b.close()
+    todo = len(job.index_range)
+    rate = s.written / s.seconds if s.seconds > 0 else 0.0
+    resumed = f", resumed after {s.resumed_from}" if s.resumed_from else ""
+    click.echo(f"captchagen: {s.total}/{todo} images in {out} ({s.written} drawn in "
+               f"{s.seconds:.1f} s, {rate:.0f} images/s, {s.workers} workers{resumed})")
+
+
+@cli.command()
+@click.option("--n", "n", type=int, default=16, show_default=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("preview.png"),
+              show_default=True, help="Image file for the contact sheet.")
+@click.option("--from", "source", type=click.Path(path_type=Path), default=None,
+              help="Show the first images of an existing dataset instead of drawing new ones.")
+@click.option("--columns", type=int, default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@spec_options
+def preview(n: int, out: Path, source: Path | None, columns: int | None, seed: int,
+            **spec_opts) -> None:
+    """Write a labelled contact sheet of N captchas."""
+    from PIL import Image
+
+    if n < 1:
+        raise UsageError(f"--n must be at least 1, got {n}")
+    if source is not None:
+        data = read_dataset(source)
+        items = []
+        for row in data.rows[:n]:
+            with Image.open(data.path(row)) as im:
+                items.append((im.convert("RGB"), row["label"]))
+    else:
+        items = list(iter_captchas(spec_from_options(spec_opts), seed=seed, stop=n))
+    save_image(contact_sheet(items, columns), out)
+    click.echo(f"captchagen: wrote a sheet of {len(items)} captchas to {out}")
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def stats(dataset: Path, as_json: bool) -> None:
+    """Length distribution and character frequencies of a dataset."""
+    result = label_stats(read_dataset(dataset))
+    click.echo(json.dumps(result, indent=2) if as_json else format_stats(result))
+
+
+@cli.command()
+@click.argument("parts", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True)
+def merge(parts: tuple[Path, ...], out: Path, overwrite: bool) -> None:
+    """Join shard outputs (--shard 1/N .. N/N) into one dataset."""
+    total = merge_shards(list(parts), out, overwrite=overwrite)
+    click.echo(f"captchagen: merged {len(parts)} shards, {total} images, into {out}")
+
+
+def main(args: list[str] | None = None) -> None:
+    sys.exit(run_cli(cli, "captchagen", args))
+
+
+if __name__ == "__main__":
+    main()

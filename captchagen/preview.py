@@ -1,0 +1,52 @@
+"""Contact sheets: a grid of captchas with their labels printed underneath."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from captchagen.errors import UsageError
+from captchagen.manifest import atomic_write
+
+
+def contact_sheet(
+    items: Sequence[tuple[Image.Image, str]], columns: int | None = None, pad: int = 6
+) -> Image.Image:
+    """Tile ``(image, caption)`` pairs in a grid, each caption under its image."""
+    if not items:
+        raise UsageError("nothing to put on a contact sheet")
+    columns = columns or math.ceil(math.sqrt(len(items)))
+    rows = math.ceil(len(items) / columns)
+    tile_w = max(im.width for im, _ in items)
+    tile_h = max(im.height for im, _ in items)
+    font = ImageFont.load_default(size=14)
+    caption_h = 18
+    sheet = Image.new(
+        "RGB",
+        (columns * (tile_w + pad) + pad, rows * (tile_h + caption_h + pad) + pad),
+        "white",
+    )
+    draw = ImageDraw.Draw(sheet)
+    for k, (im, caption) in enumerate(items):
+        x = pad + (k % columns) * (tile_w + pad)
+        y = pad + (k // columns) * (tile_h + caption_h + pad)
+        sheet.paste(im.convert("RGB"), (x, y))
+        draw.text((x, y + tile_h + 2), caption, fill="black", font=font)
+    return sheet
+
+
+def save_image(image: Image.Image, path: str | Path) -> None:
+    """Save atomically, in the format the file's suffix names."""
+    import io
+
+    path = Path(path)
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"cannot tell the image format of {path}: use .png, .jpg or .webp")
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, buf.getvalue())

@@ -1,0 +1,1 @@
+"""crnn-bench: the harness that compares the models on accuracy, decoding speed and throughput."""
