@@ -1,0 +1,1 @@
+"""Data for the readers: labelled sources, image decoding and caching, batches, augmentation."""

@@ -1,0 +1,83 @@
+"""Where labelled images come from: a captchagen dataset or a folder named by label."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from captchagen.errors import UsageError
+from captchagen.manifest import INFO, MANIFEST, read_dataset
+from captchagen.spec import CaptchaSpec
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+_DUPLICATE = re.compile(r"^(.*)_\d+$")  # 2b827_17.png is a second image of "2b827"
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Image paths and their labels; ``charset`` as declared by the source (or '' if none)."""
+
+    paths: tuple[Path, ...]
+    labels: tuple[str, ...]
+    charset: str = ""
+    origin: str = "folder"  # "captchagen" | "folder"
+    spec: CaptchaSpec | None = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def subset(self, indices: list[int]) -> Samples:
+        return Samples(tuple(self.paths[i] for i in indices),
+                       tuple(self.labels[i] for i in indices), self.charset, self.origin,
+                       self.spec)
+
+    @property
+    def max_len(self) -> int:
+        return max(map(len, self.labels))
+
+
+def label_from_name(path: Path) -> str:
+    stem = path.stem
+    m = _DUPLICATE.match(stem)
+    return m.group(1) if m else stem
+
+
+def read_folder(root: Path) -> Samples:
+    """Every image in ``root`` (not recursive), labelled by its file name."""
+    files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UsageError(f"{root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return Samples(tuple(files), tuple(label_from_name(p) for p in files))
+
+
+def read_captchagen(root: Path) -> Samples:
+    data = read_dataset(root)
+    if not data.rows:
+        raise UsageError(f"{root} is an empty dataset (its manifest has no rows)")
+    spec = CaptchaSpec.from_dict(data.info["spec"]) if "spec" in data.info else None
+    return Samples(tuple(data.path(r) for r in data.rows), tuple(r["label"] for r in data.rows),
+                   data.info.get("charset", ""), "captchagen", spec)
+
+
+def load_samples(path: str | Path) -> Samples:
+    """A captchagen dataset (``manifest.csv`` + ``dataset.json``) or a folder of images."""
+    root = Path(path)
+    if not root.is_dir():
+        raise UsageError(f"data directory not found: {path}")
+    if (root / MANIFEST).is_file() and (root / INFO).is_file():
+        return read_captchagen(root)
+    return read_folder(root)
+
+
+def split(samples: Samples, fraction: float, seed: int) -> tuple[Samples, Samples]:
+    """A seeded shuffle split into (train, validation) parts."""
+    if not 0 < fraction < 1:
+        raise UsageError(f"--val-split must be within (0, 1), got {fraction}")
+    n_val = max(1, round(len(samples) * fraction))
+    if n_val >= len(samples):
+        raise UsageError(f"cannot split {len(samples)} samples into train and validation parts")
+    order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed)).tolist()
+    return samples.subset(sorted(order[n_val:])), samples.subset(sorted(order[:n_val]))

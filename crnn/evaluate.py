@@ -1,0 +1,74 @@
+"""Evaluation: accuracy metrics over a labelled set, and a grid of the worst mistakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from captchagen.preview import contact_sheet
+from crnn.data.images import decode_images
+from crnn.data.sources import load_samples
+from crnn.inference import Reader
+from crnn.labels import check_labels
+from crnn.metrics import score
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: dict  # n, sequence_accuracy, char_accuracy, ned, by_length, confusions, ...
+    predictions: list[str]
+    confidence: Tensor  # (N,)
+
+
+def evaluate(reader: Reader, images: Tensor, labels: list[str], batch_size: int = 256,
+             beam: int | None = None, allowed: str | None = None,
+             length_range: tuple[int, int] | None = None) -> Evaluation:
+    """Read ``(N, H, W)`` uint8 images and score the texts against ``labels``."""
+    preds, conf = reader.read(images, batch_size, beam, allowed, length_range)
+    return Evaluation(score(labels, preds), preds, conf)
+
+
+def worst_examples(ev: Evaluation, labels: list[str], k: int = 16) -> list[int]:
+    """Indices of the wrong readings, the most confident first (confidently wrong is worst)."""
+    wrong = [i for i, (t, p) in enumerate(zip(labels, ev.predictions)) if t != p]
+    return sorted(wrong, key=lambda i: -float(ev.confidence[i]))[:k]
+
+
+def worst_grid(paths: list[Path], labels: list[str], ev: Evaluation, k: int = 16
+               ) -> Image.Image | None:
+    items = []
+    for i in worst_examples(ev, labels, k):
+        with Image.open(paths[i]) as im:
+            caption = f"{labels[i]} -> {ev.predictions[i] or '(empty)'} {ev.confidence[i]:.2f}"
+            items.append((im.convert("RGB"), caption))
+    return contact_sheet(items, columns=4) if items else None
+
+
+def evaluate_path(ckpt: str | Path, data: str | Path, device: str = "auto",
+                  batch_size: int = 256, beam: int | None = None, skip_bad: bool = False,
+                  allowed: str | None = None, length_range: tuple[int, int] | None = None,
+                  grid: str | Path | None = None) -> dict:
+    """``crnn eval``: the checkpoint's metrics on a dataset or labelled folder."""
+    reader = Reader.from_checkpoint(ckpt, device)
+    cfg = reader.config
+    samples = load_samples(data)
+    check_labels(samples.labels, cfg.charset, f"labels of {data} (model charset {cfg.charset!r})")
+    images, bad = decode_images(samples.paths, cfg.height, cfg.width, skip_bad=skip_bad)
+    keep = [i for i in range(len(samples)) if i not in set(bad)]
+    labels = [samples.labels[i] for i in keep]
+    with torch.inference_mode():
+        ev = evaluate(reader, images, labels, batch_size, beam, allowed, length_range)
+    metrics = {**ev.metrics, "skipped_bad": len(bad), "model": cfg.name, "size": cfg.size,
+               "decoder": f"beam{beam}" if beam and beam > 1 and cfg.is_ctc else "greedy"}
+    if grid is not None:
+        sheet = worst_grid([samples.paths[i] for i in keep], labels, ev)
+        if sheet is not None:
+            from captchagen.preview import save_image
+
+            save_image(sheet, grid)
+            metrics["worst_grid"] = str(grid)
+    return metrics

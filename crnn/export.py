@@ -1,0 +1,88 @@
+"""``crnn export``: ONNX (dynamic batch, and width for CTC models) or TorchScript."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from captchagen.errors import UsageError
+from crnn.checkpoint import load_model
+from crnn.data.images import MEAN, STD
+
+FORMATS = ("onnx", "torchscript")
+
+
+def export(ckpt: str | Path, fmt: str, out: str | Path | None = None, opset: int = 17) -> dict:
+    """Write the model of ``ckpt`` as ``fmt``; returns where, and the parity with torch.
+
+    The exported graph takes ``image``: ``(N, 1, H, W)`` float32, grayscale normalised as
+    ``(pixel / 255 - 0.5) / 0.5``, and gives log-probabilities: ``(T, N, C)`` for CTC models
+    (blank = 0), ``(N, L, C)`` for cnn-fixed ("no character" = 0). The charset and input
+    size travel in the file's metadata.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    model, config, _ = load_model(ckpt, "cpu")
+    out = Path(out) if out else Path(ckpt).with_suffix(".onnx" if fmt == "onnx" else ".pt")
+    meta = {"charset": config.charset, "model_config": json.dumps(config.to_dict()),
+            "normalize": json.dumps({"mean": MEAN, "std": STD}),
+            "output": "log_probs (T, N, C), blank=0" if config.is_ctc
+            else "log_probs (N, L, C), no-character=0"}
+    example = torch.zeros(2, 1, config.height, config.width)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if fmt == "onnx":
+        axes = {"image": {0: "batch"}, "log_probs": {1: "batch"} if config.is_ctc
+                else {0: "batch"}}
+        if config.is_ctc:
+            axes["image"][3] = "width"
+            axes["log_probs"][0] = "frames"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript-based exporter's notices
+            torch.onnx.export(model, (example,), str(tmp), input_names=["image"],
+                              output_names=["log_probs"], dynamic_axes=axes,
+                              opset_version=opset, dynamo=False)
+        import onnx
+
+        proto = onnx.load(str(tmp))
+        for k, v in meta.items():
+            proto.metadata_props.add(key=k, value=v)
+        onnx.save(proto, str(tmp))
+    else:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(model, example)
+            torch.jit.save(traced, str(tmp), _extra_files={"meta.json": json.dumps(meta)})
+    os.replace(tmp, out)
+    return {"path": str(out), "format": fmt, "max_abs_diff": parity(model, out, fmt, config)}
+
+
+def parity(model: torch.nn.Module, path: Path, fmt: str, config) -> float:
+    """Largest difference between torch and the exported model on random inputs, over two
+    batch sizes (and two widths for CTC models)."""
+    gen = torch.Generator().manual_seed(0)
+    widths = [config.width, max(16, config.width // 8 * 4)] if config.is_ctc else [config.width]
+    worst = 0.0
+    for n in (1, 3):
+        for w in widths:
+            x = torch.randn(n, 1, config.height, w, generator=gen)
+            with torch.no_grad():
+                want = model(x).numpy()
+            got = run_exported(path, fmt, x.numpy())
+            worst = max(worst, float(np.abs(got - want).max()))
+    return worst
+
+
+def run_exported(path: Path, fmt: str, x: np.ndarray) -> np.ndarray:
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {"image": x})[0]
+    module = torch.jit.load(str(path))
+    with torch.no_grad():
+        return module(torch.from_numpy(x)).numpy()

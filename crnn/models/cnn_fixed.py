@@ -1,0 +1,36 @@
+"""The pure-CNN baseline: one softmax head per character position, fixed input size."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from crnn.models.config import ModelConfig
+from crnn.models.registry import register
+from crnn.models.trunk import VGGTrunk, frames_for_width, init_weights
+
+
+class CNNFixed(nn.Module):
+    """``(N, 1, H, W) -> (N, L, C)`` log-probabilities for L = max_len positions.
+
+    Class 0 of every head is "no character", so texts shorter than L are padded with it;
+    texts longer than L cannot be read at all, and the input width is fixed (flattened).
+    """
+
+    def __init__(self, config: ModelConfig, features: int = 256) -> None:
+        super().__init__()
+        self.config = config
+        self.trunk = VGGTrunk(config.channels, config.height)
+        flat = self.trunk.out_channels * frames_for_width(config.width)
+        self.embed = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(flat, features),
+                                   nn.ReLU(inplace=True), nn.Dropout(0.2))
+        self.heads = nn.Linear(features, config.max_len * config.num_classes)
+        init_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = self.heads(self.embed(self.trunk(x)))
+        return z.view(x.shape[0], self.config.max_len, self.config.num_classes).log_softmax(-1)
+
+
+@register("cnn-fixed")
+def cnn_fixed(config: ModelConfig) -> CNNFixed:
+    return CNNFixed(config)

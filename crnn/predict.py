@@ -1,0 +1,40 @@
+"""``crnn predict``: texts and confidences for image files, batched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from captchagen.errors import UsageError
+from crnn.data.images import decode_images
+from crnn.data.sources import IMAGE_SUFFIXES
+from crnn.inference import Reader
+
+
+def image_paths(inputs: Iterable[str | Path]) -> list[Path]:
+    """Files as given, and the images inside given folders (sorted)."""
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths += sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise UsageError(f"no such image or folder: {item}")
+    if not paths:
+        raise UsageError("no images to read")
+    return paths
+
+
+def predict(reader: Reader, inputs: Iterable[str | Path], batch_size: int = 256,
+            beam: int | None = None, allowed: str | None = None,
+            length_range: tuple[int, int] | None = None, skip_bad: bool = False,
+            ) -> list[dict]:
+    """One ``{"path", "text", "confidence"}`` per readable image, in input order."""
+    paths = image_paths(inputs)
+    cfg = reader.config
+    images, bad = decode_images(paths, cfg.height, cfg.width, skip_bad=skip_bad)
+    kept = [p for i, p in enumerate(paths) if i not in set(bad)]
+    texts, conf = reader.read(images, batch_size, beam, allowed, length_range)
+    return [{"path": str(p), "text": t, "confidence": round(float(c), 6)}
+            for p, t, c in zip(kept, texts, conf)]
