@@ -118,7 +118,8 @@ def prepare_data(cfg: TrainConfig, d: Dist) -> Data:
         train_samples, val_samples = samples, load_samples(cfg.val)
     else:
         train_samples, val_samples = split(samples, cfg.val_split, cfg.seed)
-    labels = list(train_samples.labels if train_samples else val_samples.labels)
+    # A folder declares no charset: its labels, training and validation together, do.
+    labels = (train_samples.labels if train_samples else ()) + val_samples.labels
     charset = samples.charset or charset_from_labels(labels)
     if train_samples is not None:
         check_labels(train_samples.labels, charset, f"training labels of {cfg.data}")
@@ -265,55 +266,59 @@ def start_run_dir(out: Path, resume: dict | None) -> None:
                 w.writerows(keep)
 
 
+@dataclass
+class State:
+    """Where training stands; saved in ``last.ckpt`` so that a resumed run continues."""
+
+    step: int = 0
+    elapsed: float = 0.0  # wall-clock seconds of the loop, evaluations included
+    eval_seconds: float = 0.0  # ... of which spent evaluating and checkpointing
+    images: int = 0  # training images seen, all ranks together
+    best: float = -1.0  # best validation sequence accuracy
+    evals_without_gain: int = 0
+    first_correct_s: float | None = None  # time until a batch first held a correct reading
+
+
 def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
          config: ModelConfig, resume: dict | None) -> dict:
-    model = create_model(config).to(device)
     cuda = device.type == "cuda"
-    channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto")
+    channels_last = cfg.channels_last != "off"
     amp = cfg.amp == "on" or (cfg.amp == "auto" and cuda)
+    amp_dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
+    model = create_model(config).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    amp_dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr,
                                   fused=cuda or None)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
     use_augment = cfg.augment == "on" or (cfg.augment == "auto" and data.origin == "folder")
     aug_gen = torch.Generator().manual_seed(cfg.seed + 17)
-
-    step, elapsed, best, evals_without_gain, first_correct = 0, 0.0, -1.0, 0, None
+    state = State()
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         scaler.load_state_dict(resume["scaler"])
-        t = resume["trainer"]
-        step, elapsed, best = t["step"], t["elapsed"], t["best"]
-        evals_without_gain, first_correct = t["evals_without_gain"], t["first_correct_s"]
+        state = State(**resume["trainer"])
         torch.set_rng_state(resume["rng"]["torch"])
         aug_gen.set_state(resume["rng"]["augment"])
-    net: nn.Module = model
-    if d.enabled:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[d.local_rank] if cuda else None)
+    net = nn.parallel.DistributedDataParallel(
+        model, device_ids=[d.local_rank] if cuda else None) if d.enabled else model
 
     spe = data.train.steps_per_epoch
-    epochs = cfg.planned_epochs
-    total_steps = epochs * spe if epochs else None
+    total_steps = cfg.planned_epochs * spe if cfg.planned_epochs else None
     budget = cfg.minutes * 60 if cfg.minutes else None
-    last_eval = elapsed
     reader = Reader(model, config, device, amp=amp, channels_last=channels_last)
     log = _Log(out / "metrics.csv", d.main)
+    bar = _bar(cfg, d, total_steps, state.step)
 
     def progress() -> float:
-        p = [step / total_steps] if total_steps else []
-        p += [elapsed / budget] if budget else []
-        return max(p)
+        return max([state.step / total_steps] if total_steps else []
+                   + ([state.elapsed / budget] if budget else []))
 
-    bar = _bar(cfg, d, total_steps, step)
-    window = {"loss": 0.0, "correct": 0, "seen": 0, "t0": time.perf_counter(), "images": 0}
-    stop = False
-    t_last = time.perf_counter()
+    window = _Window()
+    last_eval, t_last, stop = state.elapsed, time.perf_counter(), False
     while not stop:
-        epoch, start = divmod(step, spe)
+        epoch, start = divmod(state.step, spe)
         for images, texts in data.train.epoch(epoch, start):
             model.train()
             for group in optimizer.param_groups:
@@ -330,96 +335,99 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             scaler.step(optimizer)
             scaler.update()
-            step += 1
+
             now = time.perf_counter()
-            elapsed += now - t_last
+            state.step += 1
+            state.elapsed += now - t_last
+            state.images += len(texts) * d.world
             t_last = now
-
             correct = sum(p == t for p, t in zip(batch_texts(outputs, config), texts))
-            if correct and first_correct is None:
-                first_correct = elapsed
-            window["loss"] += loss.item() * len(texts)
-            window["correct"] += correct
-            window["seen"] += len(texts)
+            if correct and state.first_correct_s is None:
+                state.first_correct_s = state.elapsed
+            window.add(loss.item(), correct, len(texts) * d.world)
             if bar is not None:
-                rate = window["seen"] * d.world / max(1e-9, now - window["t0"])
                 bar.update(1)
-                bar.set_postfix(loss=f"{window['loss'] / window['seen']:.3f}",
-                                acc=f"{window['correct'] / window['seen']:.3f}",
-                                img_s=f"{rate:.0f}", refresh=False)
+                bar.set_postfix(window.postfix(), refresh=False)
 
-            out_of_budget = (total_steps is not None and step >= total_steps) or (
-                budget is not None and elapsed >= budget)
-            if cfg.eval_every:
-                due = step % cfg.eval_every == 0
-            else:
-                due = step % spe == 0 or (budget is not None
-                                          and elapsed - last_eval >= cfg.eval_seconds)
-            out_of_budget, due = agree([out_of_budget, due], d, device)
-            if not (due or out_of_budget):
+            done = (total_steps is not None and state.step >= total_steps) or (
+                budget is not None and state.elapsed >= budget)
+            due = (state.step % cfg.eval_every == 0) if cfg.eval_every else (
+                state.step % spe == 0
+                or (budget is not None and state.elapsed - last_eval >= cfg.eval_seconds))
+            done, due = agree([done, due], d, device)
+            if not (due or done):
                 continue
-            last_eval = elapsed
-            # Evaluation, logging and checkpoints: rank 0 only, the others wait.
+            # Evaluation, logging and checkpoints: rank 0 only, the others wait in agree().
+            last_eval = state.elapsed
             if d.main:
-                train_time = now - window["t0"]
+                t_eval = time.perf_counter()
                 val = evaluate(reader, data.val_images, data.val_labels).metrics
-                acc = val["sequence_accuracy"]
-                improved = acc > best
-                best = max(best, acc)
-                evals_without_gain = 0 if improved else evals_without_gain + 1
-                row = {
-                    "epoch": round(step / spe, 3), "step": step, "elapsed_s": round(elapsed, 2),
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "train_loss": window["loss"] / window["seen"],
-                    "train_accuracy": window["correct"] / window["seen"],
-                    "val_sequence_accuracy": acc, "val_char_accuracy": val["char_accuracy"],
-                    "val_ned": val["ned"],
-                    "images_per_s": window["seen"] * d.world / max(1e-9, train_time),
-                }
+                improved = val["sequence_accuracy"] > state.best
+                state.best = max(state.best, val["sequence_accuracy"])
+                state.evals_without_gain = 0 if improved else state.evals_without_gain + 1
+                row = {"epoch": round(state.step / spe, 3), "step": state.step,
+                       "elapsed_s": round(state.elapsed, 2),
+                       "lr": optimizer.param_groups[0]["lr"], **window.summary(),
+                       "val_sequence_accuracy": val["sequence_accuracy"],
+                       "val_char_accuracy": val["char_accuracy"], "val_ned": val["ned"]}
                 log.write(row)
-                metrics = {**row, "val": val, "best_val_sequence_accuracy": best,
-                           "first_correct_s": first_correct}
+                metrics = {**row, "val": val, **asdict(state)}
                 if improved:
                     save_checkpoint(out / "best.ckpt", model, config, metrics,
                                     train_config=_jsonable(cfg))
-                _save_last(out, model, config, metrics, cfg, optimizer, scaler, aug_gen, step,
-                           elapsed, best, evals_without_gain, first_correct)
+                state.eval_seconds += time.perf_counter() - t_eval
+                save_checkpoint(
+                    out / "last.ckpt", model, config, metrics, train_config=_jsonable(cfg),
+                    optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
+                    rng={"torch": torch.get_rng_state(), "augment": aug_gen.get_state()},
+                    trainer=asdict(state))
                 if bar is not None:
-                    bar.write(f"step {step} ({row['epoch']:.2f} ep, {elapsed:.0f} s): "
-                              f"val acc {acc:.4f}, char {val['char_accuracy']:.4f}, "
-                              f"best {best:.4f}")
-            early = cfg.patience is not None and evals_without_gain >= cfg.patience
-            (stop,) = agree([out_of_budget or early], d, device)
-            window = {"loss": 0.0, "correct": 0, "seen": 0, "t0": time.perf_counter()}
+                    bar.write(f"step {state.step} ({row['epoch']:.2f} ep, "
+                              f"{state.elapsed:.0f} s): val acc "
+                              f"{val['sequence_accuracy']:.4f}, char "
+                              f"{val['char_accuracy']:.4f}, best {state.best:.4f}")
+            early = cfg.patience is not None and state.evals_without_gain >= cfg.patience
+            (stop,) = agree([done or early], d, device)
+            window = _Window()
             if stop:
                 break
     data.train.close()
     if bar is not None:
         bar.close()
-    summary = {}
-    if d.main:
-        summary = _finish(out, cfg, config, log, step, elapsed, best, first_correct, d)
-    return summary
+    return _finish(out, cfg, config, state, d, device) if d.main else {}
 
 
-def _save_last(out: Path, model, config, metrics, cfg, optimizer, scaler, aug_gen, step,
-               elapsed, best, evals_without_gain, first_correct) -> None:
-    save_checkpoint(
-        out / "last.ckpt", model, config, metrics, train_config=_jsonable(cfg),
-        optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
-        rng={"torch": torch.get_rng_state(), "augment": aug_gen.get_state()},
-        trainer={"step": step, "elapsed": elapsed, "best": best,
-                 "evals_without_gain": evals_without_gain, "first_correct_s": first_correct},
-    )
+class _Window:
+    """Training loss, accuracy and speed since the last evaluation."""
+
+    def __init__(self) -> None:
+        self.loss, self.correct, self.seen, self.t0 = 0.0, 0, 0, time.perf_counter()
+
+    def add(self, loss: float, correct: int, n: int) -> None:
+        self.loss += loss * n
+        self.correct += correct
+        self.seen += n
+
+    def summary(self) -> dict:
+        seen = max(1, self.seen)
+        return {"train_loss": self.loss / seen, "train_accuracy": self.correct / seen,
+                "images_per_s": self.seen / max(1e-9, time.perf_counter() - self.t0)}
+
+    def postfix(self) -> dict:
+        s = self.summary()
+        return {"loss": f"{s['train_loss']:.3f}", "acc": f"{s['train_accuracy']:.3f}",
+                "img_s": f"{s['images_per_s']:.0f}"}
 
 
-def _finish(out: Path, cfg: TrainConfig, config: ModelConfig, log: _Log, step: int,
-            elapsed: float, best: float, first_correct: float | None, d: Dist) -> dict:
+def _finish(out: Path, cfg: TrainConfig, config: ModelConfig, state: State, d: Dist,
+            device: torch.device) -> dict:
+    compute = max(1e-9, state.elapsed - state.eval_seconds)
     summary = {
         "model": config.name, "size": config.size, "charset": config.charset,
-        "input": [config.height, config.width], "steps": step, "train_seconds": elapsed,
-        "best_val_sequence_accuracy": best, "first_correct_s": first_correct,
-        "world_size": d.world,
+        "input": [config.height, config.width], "device": device.type, "world_size": d.world,
+        "steps": state.step, "train_seconds": state.elapsed,
+        "images_per_s": state.images / compute,
+        "best_val_sequence_accuracy": state.best, "first_correct_s": state.first_correct_s,
         "parameters": sum(p.numel() for p in create_model(config).parameters()),
     }
     (out / "config.json").write_text(json.dumps(

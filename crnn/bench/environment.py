@@ -44,7 +44,7 @@ def environment(threads: int | None = None) -> dict:
 
     cuda = torch.cuda.is_available()
     return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "torch_threads": threads if threads is not None else torch.get_num_threads(),

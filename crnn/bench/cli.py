@@ -1,0 +1,70 @@
+"""``crnn-bench``: run a benchmark suite; compare two reports."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from captchagen.errors import UsageError, run_cli
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="captcha-crnn")
+def cli() -> None:
+    """Compare CNN and CRNN captcha readers: accuracy, decoding speed, throughput."""
+
+
+@cli.command()
+@click.option("--suite", default="quick", show_default=True,
+              help="quick | standard | full | tiny, or a path to a suite .toml file.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "all"]), default="cpu",
+              show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Report folder (default bench-out/SUITE); its cache/ makes reruns resume.")
+@click.option("--real", type=click.Path(path_type=Path), default=None,
+              help="A folder of real captchas named by label, trained on its 90% split.")
+@click.option("--seed", type=int, default=None, help="Override the suite's seed.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def run(suite: str, device: str, out: Path | None, real: Path | None, seed: int | None,
+        quiet: bool) -> None:
+    """Generate, train, evaluate, measure and write the report (Markdown, HTML, JSON, CSV)."""
+    import dataclasses
+
+    from crnn.bench.runner import run_suite
+    from crnn.bench.suite import load_suite
+
+    s = load_suite(suite)
+    if seed is not None:
+        s = dataclasses.replace(s, seed=seed)
+    if real is not None and not real.is_dir():
+        raise UsageError(f"--real folder not found: {real}")
+    out = out or Path("bench-out") / s.name
+    command = "crnn-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    report = run_suite(s, out, device, real, progress=not quiet, command=command)
+    click.echo(f"crnn-bench: report in {report / 'report.md'}")
+
+
+@cli.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="Also write the comparison to this Markdown file.")
+def compare(a: Path, b: Path, out: Path | None) -> None:
+    """Show reports A and B side by side, as ratios B / A."""
+    from crnn.bench.compare import compare_markdown, load_report
+
+    text = compare_markdown(load_report(a), load_report(b), str(a), str(b))
+    if out:
+        out.write_text(text)
+    click.echo(text)
+
+
+def main(args: list[str] | None = None) -> None:
+    sys.exit(run_cli(cli, "crnn-bench", args))
+
+
+if __name__ == "__main__":
+    main()

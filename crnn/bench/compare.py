@@ -1,0 +1,60 @@
+"""``crnn-bench compare A B``: two reports side by side, as ratios B / A."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from captchagen.errors import UsageError
+from crnn.bench.report import fmt_cell
+
+
+def load_report(path: str | Path) -> dict:
+    p = Path(path)
+    p = p / "report.json" if p.is_dir() else p
+    if not p.is_file():
+        raise UsageError(f"no report at {path} (expected a report.json or its folder)")
+    return json.loads(p.read_text())
+
+
+def compare(a: dict, b: dict) -> list[dict]:
+    """Rows matched on their text columns; every numeric column as A, B and B/A."""
+    out = []
+    for key, ta in a["tables"].items():
+        tb = b["tables"].get(key)
+        if tb is None or key == "environment":
+            continue
+        cols = ta["columns"]
+        text = ta.get("keys") or [c["field"] for c in cols if c["format"] in ("", "s")]
+        nums = [c for c in cols if c["format"] not in ("", "s") and c["field"] not in text]
+        index = {tuple(r.get(f) for f in text): r for r in tb["rows"]}
+        for ra in ta["rows"]:
+            rb = index.get(tuple(ra.get(f) for f in text))
+            if rb is None:
+                continue
+            for c in nums:
+                va, vb = ra.get(c["field"]), rb.get(c["field"])
+                if not isinstance(va, int | float) or not isinstance(vb, int | float):
+                    continue
+                out.append({"table": ta["title"], "row": " / ".join(str(ra.get(f)) for f in text),
+                            "metric": c["header"], "a": fmt_cell(va, c["format"]),
+                            "b": fmt_cell(vb, c["format"]),
+                            "ratio": vb / va if va else None})
+    return out
+
+
+def compare_markdown(a: dict, b: dict, name_a: str, name_b: str) -> str:
+    rows = compare(a, b)
+    lines = [f"# {name_b} vs {name_a}", "",
+             f"A: {a['meta']['environment']['date']}, commit "
+             f"{a['meta']['environment']['git_commit']}; B: {b['meta']['environment']['date']}, "
+             f"commit {b['meta']['environment']['git_commit']}", ""]
+    table = None
+    for r in rows:
+        if r["table"] != table:
+            table = r["table"]
+            lines += ["", f"## {table}", "", "| row | metric | A | B | B/A |",
+                      "|---|---|---:|---:|---:|"]
+        ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.3f}"
+        lines.append(f"| {r['row']} | {r['metric']} | {r['a']} | {r['b']} | {ratio} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,353 @@
+"""CTC decoding speed: our decoders against the per-frame loop and the installed peers.
+
+Run standalone: ``python -m crnn.bench.decode_speed [--rows 2048 --frames 40 --classes 37
+--width 10 --device cpu|cuda]``; ``crnn-bench`` calls :func:`run_decode_benchmark`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import statistics
+import string
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from crnn.decode import beam, greedy, reference
+
+
+def peaked_log_probs(
+    n: int,
+    t: int = 40,
+    c: int = 37,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    peak: float = 6.0,
+    noise: float = 0.7,
+) -> torch.Tensor:
+    """Log-probabilities that look like a trained CRNN's output: ``-> (T, N, C)``, blank = 0.
+
+    Each row reads a random label of 4-6 symbols: every symbol holds for 1-3 frames, blanks
+    sit around and between symbols (always between two equal ones). Every logit is Gaussian
+    noise (sd ``noise``) and the frame's class gets ``peak`` more, which leaves it 0.87 of
+    the probability on average and spreads the rest thinly over the other classes, as label
+    smoothing does. One frame in 20 is uncertain: a rival class comes within N(1.75, 1)
+    logits of the frame's class, and overtakes it 4% of the time.
+
+    The defaults make the peers' speeds relative to one another match the issue's figures
+    (the peers' cost grows with the number of classes above their thresholds), and leave
+    enough ambiguity that beam search differs from greedy on about 1% of the rows; decoders
+    that are right then agree with pyctcdecode on 99.4-99.6% of them. Deterministic per
+    ``seed`` (generated on the CPU, then moved to ``device``).
+    """
+    if c < 2:
+        raise ValueError(f"need at least one symbol besides the blank, got c={c}")
+    g = torch.Generator().manual_seed(seed)
+    max_len = 6
+    lengths = torch.randint(4, max_len + 1, (n,), generator=g)
+    labels = torch.randint(1, c, (n, max_len), generator=g)
+    durations = torch.randint(1, 4, (n, max_len), generator=g)
+    gaps = torch.randint(0, 3, (n, max_len), generator=g)
+    # A repeated symbol needs a blank between its runs, or CTC would merge them.
+    repeat = torch.zeros(n, max_len, dtype=torch.bool)
+    repeat[:, 1:] = labels[:, 1:] == labels[:, :-1]
+    gaps[:, 0] = 0
+    gaps = torch.where(repeat & (gaps == 0), torch.ones_like(gaps), gaps)
+    used = (torch.arange(max_len) < lengths[:, None]).long()
+    span = ((durations + gaps) * used).sum(1)
+    lead = (torch.rand(n, generator=g) * (t - span + 1).clamp(min=1)).long()
+    ends = lead[:, None] + (gaps + durations).cumsum(1)
+    starts = ends - durations
+
+    frames = torch.arange(t)
+    target = torch.zeros(n, t, dtype=torch.long)
+    for i in range(max_len):  # over label positions, a handful of steps
+        inside = (frames >= starts[:, i : i + 1]) & (frames < ends[:, i : i + 1])
+        inside &= (i < lengths)[:, None]
+        target = torch.where(inside, labels[:, i : i + 1], target)
+
+    logits = noise * torch.randn(n, t, c, generator=g)
+    logits.scatter_add_(2, target[..., None], torch.full((n, t, 1), peak))
+    uncertain = torch.rand(n, t, generator=g) < 0.05
+    rival = torch.randint(0, c, (n, t), generator=g)
+    rival_logit = (
+        logits.gather(2, target[..., None])[..., 0] - 1.75 + torch.randn(n, t, generator=g)
+    )
+    current = logits.gather(2, rival[..., None])[..., 0]
+    logits.scatter_(2, rival[..., None], torch.where(uncertain, rival_logit, current)[..., None])
+    return logits.log_softmax(-1).transpose(0, 1).contiguous().to(device)
+
+
+def default_charset(symbols: int) -> str:
+    """``symbols`` distinct printable characters: digits, then lower- and upper-case letters."""
+    pool = string.digits + string.ascii_lowercase + string.ascii_uppercase + string.punctuation
+    extra = "".join(chr(0x100 + i) for i in range(max(0, symbols - len(pool))))
+    return (pool + extra)[:symbols]
+
+
+# Optional peers: pip package, import name.
+_PEERS = {"fast-ctc-decode": "fast_ctc_decode", "pyctcdecode": "pyctcdecode"}
+
+
+def available_peers() -> dict[str, bool]:
+    """Whether each optional peer decoder is importable, by pip package name."""
+    return {name: importlib.util.find_spec(module) is not None for name, module in _PEERS.items()}
+
+
+def missing_peers() -> list[str]:
+    """The peer decoders that are not installed (``pip install '.[peers]'``)."""
+    return [name for name, present in available_peers().items() if not present]
+
+
+@dataclass
+class _Contender:
+    name: str
+    decode: Callable[[int], list[str]]  # first b rows -> their texts
+    device: str
+    max_rows: int | None = None  # slow: timed on at most this many rows, then scaled
+
+
+def run_decode_benchmark(
+    log_probs: torch.Tensor,
+    charset: str,
+    batch_sizes: Sequence[int] = (1, 32, 256, 2048),
+    beam_width: int = 10,
+    min_seconds: float = 0.5,
+    slow_rows: int = 128,
+    agreement_rows: int = 2048,
+) -> list[dict]:
+    """Time every decoder on the first b rows of ``log_probs`` (T, N, C) for each batch size b.
+
+    One row per (implementation, batch size) with ``implementation``, ``batch_size``,
+    ``sequences_per_s``, ``us_per_sequence``, ``speedup_vs_reference``,
+    ``agreement_with_reference`` (share of rows whose text equals the per-frame loop's),
+    ``agreement_with_pyctcdecode`` (beam searches, when pyctcdecode is installed), ``device``
+    and ``note``; agreement is counted on the first ``agreement_rows`` rows at most.
+
+    Each time is the median of calls repeated for at least ``min_seconds`` after a warm-up.
+    The per-row Python decoders (the loop, the peers' beam searches) are timed on at most
+    ``slow_rows`` rows and scaled, which the note says. Peers get the logits already
+    converted to what they take (per-row numpy probabilities or log-probabilities), outside
+    the timing.
+    """
+    n = log_probs.shape[1]
+    sizes = [b for b in batch_sizes if b <= n]
+    host = log_probs.detach().float().cpu()
+    contenders = _contenders(log_probs, host, charset, beam_width, slow_rows)
+    checked = min(n, agreement_rows)
+    texts = {c.name: c.decode(checked) for c in contenders}  # doubles as a warm-up
+    truth = {"reference": texts["reference loop"]}
+    if f"pyctcdecode beam (w={beam_width})" in texts:
+        truth["pyctcdecode"] = texts[f"pyctcdecode beam (w={beam_width})"]
+
+    rows: list[dict] = []
+    for b in sizes:
+        reference_speed = None
+        for c in contenders:
+            timed = b if c.max_rows is None else min(b, c.max_rows)
+            seconds = _median_seconds(lambda c=c, timed=timed: c.decode(timed), min_seconds)
+            speed = timed / seconds
+            if c.name == "reference loop":
+                reference_speed = speed
+            row = {
+                "implementation": c.name,
+                "batch_size": b,
+                "sequences_per_s": speed,
+                "us_per_sequence": 1e6 / speed,
+                "speedup_vs_reference": speed / reference_speed if reference_speed else None,
+                "agreement_with_reference": _agreement(texts[c.name], truth["reference"], b),
+                "device": c.device,
+                "note": f"timed on {timed} of {b} rows, scaled" if timed < b else "",
+            }
+            if "beam" in c.name and "pyctcdecode" in truth:
+                row["agreement_with_pyctcdecode"] = _agreement(
+                    texts[c.name], truth["pyctcdecode"], b
+                )
+            rows.append(row)
+    return rows
+
+
+def _contenders(
+    log_probs: torch.Tensor, host: torch.Tensor, charset: str, width: int, slow_rows: int
+) -> list[_Contender]:
+    device = log_probs.device.type
+    found = available_peers()
+    contenders = [
+        _Contender("reference loop", lambda b: reference(host[:, :b], charset), "cpu", slow_rows),
+        _Contender("ours greedy", lambda b: greedy(log_probs[:, :b], charset), device),
+        _Contender(
+            f"ours beam (w={width})", lambda b: beam(log_probs[:, :b], charset, width), device
+        ),
+    ]
+    if found["fast-ctc-decode"]:
+        import fast_ctc_decode
+
+        probs = host.exp().transpose(0, 1).contiguous().numpy()  # (N, T, C), blank first
+        alphabet = ["", *charset]
+        contenders += [
+            _Contender(
+                "fast-ctc-decode viterbi",
+                lambda b: [fast_ctc_decode.viterbi_search(p, alphabet)[0] for p in probs[:b]],
+                "cpu",
+            ),
+            _Contender(
+                f"fast-ctc-decode beam (w={width})",
+                lambda b: [
+                    fast_ctc_decode.beam_search(p, alphabet, width, 1e-3)[0] for p in probs[:b]
+                ],
+                "cpu",
+                slow_rows,
+            ),
+        ]
+    if found["pyctcdecode"]:
+        decoder = _pyctcdecode_decoder(charset)
+        rows = host.transpose(0, 1).contiguous().numpy()  # (N, T, C) log-probabilities
+        contenders.append(
+            _Contender(
+                f"pyctcdecode beam (w={width})",
+                lambda b: [decoder.decode(r, beam_width=width) for r in rows[:b]],
+                "cpu",
+                slow_rows,
+            )
+        )
+    return contenders
+
+
+def _pyctcdecode_decoder(charset: str):
+    # pyctcdecode logs warnings about kenlm and a missing space token: neither applies here.
+    logger = logging.getLogger("pyctcdecode")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        from pyctcdecode import build_ctcdecoder
+
+        return build_ctcdecoder(["", *charset])
+    finally:
+        logger.setLevel(level)
+
+
+def _median_seconds(call: Callable[[], object], min_seconds: float) -> float:
+    call()  # warm-up
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < 3 or time.perf_counter() - start < min_seconds:
+        begin = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - begin)
+    return statistics.median(times)
+
+
+def _agreement(texts: list[str], truth: list[str], b: int) -> float:
+    rows = min(b, len(truth))
+    return sum(x == y for x, y in zip(texts[:rows], truth[:rows])) / rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2048)
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--classes", type=int, default=37)
+    parser.add_argument("--width", type=int, default=10)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--min-seconds", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    charset = default_charset(args.classes - 1)
+    big = 65_536 if args.device == "cuda" else args.rows
+    lp = peaked_log_probs(max(args.rows, big), args.frames, args.classes, args.seed, args.device)
+    sizes = sorted({1, 32, 256, args.rows, big})
+    rows = run_decode_benchmark(lp, charset, sizes, args.width, args.min_seconds)
+
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"CTC decoding, log-probabilities ({args.frames}, N, {args.classes}), peaked, "
+        f"seed {args.seed}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+        f"device {args.device}; load average after the run {load} (other work on the CPU "
+        "slows torch's multi-threaded operations most)\n"
+    )
+    print(_markdown(rows))
+    missing = missing_peers()
+    if missing:
+        print(f"\nNot installed, so not measured: {', '.join(missing)} (pip install '.[peers]').")
+    print()
+    for line in _ratios(rows, args.rows, args.width):
+        print(line)
+    if args.device == "cuda":
+        for row in rows:
+            if row["batch_size"] == big and row["implementation"].startswith("ours"):
+                print(
+                    f"{row['implementation']} at {big:,} rows on cuda: "
+                    f"{row['sequences_per_s']:,.0f} sequences/s"
+                )
+
+
+def _markdown(rows: list[dict]) -> str:
+    header = [
+        "implementation",
+        "device",
+        "batch",
+        "sequences/s",
+        "µs/sequence",
+        "vs loop",
+        "agrees with loop",
+        "agrees with pyctcdecode",
+        "note",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        speedup = r["speedup_vs_reference"]
+        pyctc = r.get("agreement_with_pyctcdecode")
+        cells = [
+            r["implementation"],
+            r["device"],
+            str(r["batch_size"]),
+            f"{r['sequences_per_s']:,.0f}",
+            f"{r['us_per_sequence']:.2f}",
+            "" if speedup is None else f"{speedup:.1f}x",
+            f"{r['agreement_with_reference']:.4f}",
+            "" if pyctc is None else f"{pyctc:.4f}",
+            r["note"],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ratios(rows: list[dict], batch: int, width: int) -> list[str]:
+    """The issue's targets, read at one batch size."""
+    speed = {r["implementation"]: r for r in rows if r["batch_size"] == batch}
+
+    def ratio(ours: str, peer: str, target: float) -> str:
+        if ours not in speed or peer not in speed:
+            return f"{ours} / {peer}: not measured ({peer} missing)"
+        x = speed[ours]["sequences_per_s"] / speed[peer]["sequences_per_s"]
+        verdict = "meets" if x >= target else "MISSES"
+        return f"{ours} / {peer} at batch {batch}: {x:.1f}x ({verdict} the {target:g}x target)"
+
+    beam_name = f"ours beam (w={width})"
+    lines = [
+        ratio("ours greedy", "fast-ctc-decode viterbi", 3),
+        ratio("ours greedy", "reference loop", 40),
+        ratio(beam_name, f"fast-ctc-decode beam (w={width})", 10),
+    ]
+    agreement = speed.get(beam_name, {}).get("agreement_with_pyctcdecode")
+    if agreement is None:
+        lines.append("top-1 agreement with pyctcdecode: not measured (pyctcdecode missing)")
+    else:
+        verdict = "meets" if agreement >= 0.995 else "MISSES"
+        lines.append(
+            f"{beam_name} top-1 agreement with pyctcdecode (w={width}): {agreement:.2%} "
+            f"({verdict} the 99.5% target)"
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    main()

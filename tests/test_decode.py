@@ -1,0 +1,362 @@
+"""crnn.decode: greedy against the per-frame loop, beam search against exhaustive summation,
+constraints against brute force, input checks, CPU against CUDA."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crnn.bench.decode_speed import peaked_log_probs
+from crnn.decode import Decoded, beam, beam_decode, greedy, greedy_decode, reference
+
+SYMBOLS = "abcdefghijklmnopqrstuvwxyz0123456789"
+NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+EXACT = {"cutoff": 0.0, "top_k": None}  # beam search without pruning
+
+
+def random_log_probs(t: int, n: int, c: int, seed: int, scale: float = 2.0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (scale * torch.randn(t, n, c, generator=g)).log_softmax(-1)
+
+
+def collapse_text(path: tuple[int, ...], charset: str) -> str:
+    chars, previous = [], 0
+    for cls in path:
+        if cls != 0 and cls != previous:
+            chars.append(charset[cls - 1])
+        previous = cls
+    return "".join(chars)
+
+
+def path_scores(lp: torch.Tensor, row: int, classes: list[int]) -> dict[tuple[int, ...], float]:
+    """Log-probability of every path of one row that uses only ``classes``."""
+    frames = lp[:, row].double().numpy()
+    paths = list(itertools.product(classes, repeat=frames.shape[0]))
+    scores = frames[np.arange(frames.shape[0]), np.array(paths)].sum(1)
+    return dict(zip(paths, scores.tolist()))
+
+
+def text_scores(lp: torch.Tensor, row: int, charset: str, classes: list[int]) -> dict[str, float]:
+    """Exact log-probability of every text of one row: a sum over all its paths."""
+    per_text: dict[str, list[float]] = {}
+    for path, score in path_scores(lp, row, classes).items():
+        per_text.setdefault(collapse_text(path, charset), []).append(score)
+    return {text: float(np.logaddexp.reduce(s)) for text, s in per_text.items()}
+
+
+def prefix_count(symbols: int, frames: int) -> int:
+    return sum(symbols**length for length in range(frames + 1))
+
+
+def expected_beam_score(paths: dict[tuple[int, ...], float], text_score: float) -> float:
+    """What an exact beam search reports for a row: its text's log-probability, or, when
+    the best path's probability exceeds 1/2 and half the total (the text is then decided
+    without a search), that path's."""
+    best_path = max(paths.values())
+    mass = float(np.logaddexp.reduce(list(paths.values())))
+    decided = best_path > math.log(0.5) and best_path - mass > math.log(0.5)
+    return best_path if decided else text_score
+
+
+# --- greedy against the per-frame loop ----------------------------------------------------
+
+
+@st.composite
+def logits_cases(draw):
+    t = draw(st.integers(1, 12))
+    n = draw(st.integers(1, 6))
+    c = draw(st.integers(1, 6))
+    # Small integers make ties, repeats, all-blank rows and empty outputs common.
+    values = draw(st.lists(st.integers(-3, 3), min_size=t * n * c, max_size=t * n * c))
+    logits = torch.tensor(values, dtype=torch.float32).view(t, n, c)
+    if draw(st.booleans()):
+        noise = draw(st.integers(0, 2**31 - 1))
+        logits = logits + torch.randn(t, n, c, generator=torch.Generator().manual_seed(noise))
+    lengths = draw(st.lists(st.integers(0, t), min_size=n, max_size=n))
+    # Raw logits too: they take the plain-max path of greedy, log-probabilities the other.
+    return logits if draw(st.booleans()) else logits.log_softmax(-1), SYMBOLS[: c - 1], lengths
+
+
+@settings(max_examples=150, deadline=None)
+@given(logits_cases())
+def test_greedy_equals_the_reference_loop(case):
+    lp, charset, lengths = case
+    assert greedy(lp, charset) == reference(lp, charset)
+    truncated = [
+        reference(lp[:length, row : row + 1], charset)[0] for row, length in enumerate(lengths)
+    ]
+    assert greedy(lp, charset, lengths=torch.tensor(lengths)) == truncated
+
+
+def test_greedy_edge_cases():
+    blank, a, b = [0.0, -9.0, -9.0], [-9.0, 0.0, -9.0], [-9.0, -9.0, 0.0]
+    frames = [[blank, blank], [a, blank], [a, blank], [blank, blank], [a, blank], [b, blank]]
+    lp = torch.tensor(frames)  # (T=6, N=2, C=3): "a a _ a b" and all blank
+    assert greedy(lp, "ab") == ["aab", ""] == reference(lp, "ab")
+    assert greedy(lp[:1, :1], "ab") == [""]
+    assert greedy(lp[:, :0], "ab") == []
+    assert greedy(torch.zeros(0, 3, 3), "ab") == ["", "", ""]
+
+
+def test_greedy_on_peaked_batches_and_wide_charsets():
+    lp = peaked_log_probs(300, t=30, c=37, seed=1)
+    assert greedy(lp, SYMBOLS) == reference(lp, SYMBOLS)
+    wide = "αβγδεζηθικλμνξοπρστυφχψωабвгдежзийкл"  # not Latin-1: the other string path
+    assert greedy(lp, wide) == reference(lp, wide)
+    assert greedy(lp.numpy(), SYMBOLS) == reference(lp, SYMBOLS)
+
+
+def test_greedy_scores_and_details():
+    lp = random_log_probs(9, 5, 4, seed=3)
+    decoded = greedy_decode(lp, "abc", details=True)
+    assert isinstance(decoded, Decoded)
+    best = lp.max(-1)
+    torch.testing.assert_close(decoded.log_prob, best.values.sum(0))
+    torch.testing.assert_close(decoded.confidence, best.values.sum(0).exp())
+    for row, text in enumerate(decoded.texts):
+        path = best.indices[:, row].tolist()
+        starts = [t for t in range(9) if path[t] != 0 and (t == 0 or path[t] != path[t - 1])]
+        assert decoded.positions[row].tolist() == starts
+        assert "".join("abc"[path[t] - 1] for t in starts) == text
+        expected = [math.exp(lp[t, row, path[t]]) for t in starts]
+        assert decoded.char_probs[row].tolist() == pytest.approx(expected, rel=1e-5)
+
+
+# --- beam search against exhaustive summation ---------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(t=st.integers(1, 6), c=st.integers(2, 4), seed=st.integers(0, 10_000))
+def test_unpruned_beam_is_exact_on_small_cases(t, c, seed):
+    lp = random_log_probs(t, 2, c, seed)
+    charset = SYMBOLS[: c - 1]
+    decoded = beam_decode(lp, charset, width=prefix_count(c - 1, t), nbest=3, **EXACT)
+    for row in range(2):
+        exact = text_scores(lp, row, charset, list(range(c)))
+        best = max(exact, key=exact.get)
+        assert decoded.texts[row] == best
+        assert decoded.log_prob[row].item() == pytest.approx(exact[best], abs=1e-4)
+        texts = [text for text, _ in decoded.nbest[row]]
+        assert len(texts) == len(set(texts))  # alignments of one text were merged
+        for text, score in decoded.nbest[row]:
+            assert score == pytest.approx(exact[text], abs=1e-4)
+
+
+def test_unpruned_beam_is_exact_at_seven_frames_and_three_symbols():
+    lp = random_log_probs(7, 2, 4, seed=11, scale=1.0)
+    decoded = beam_decode(lp, "abc", width=prefix_count(3, 7), **EXACT)
+    for row in range(2):
+        exact = text_scores(lp, row, "abc", [0, 1, 2, 3])
+        best = max(exact, key=exact.get)
+        assert decoded.texts[row] == best
+        expected = expected_beam_score(path_scores(lp, row, [0, 1, 2, 3]), exact[best])
+        assert decoded.log_prob[row].item() == pytest.approx(expected, abs=1e-4)
+
+
+def test_rows_whose_best_path_holds_most_of_the_mass_skip_the_search():
+    lp = peaked_log_probs(256, peak=12.0, noise=1.0, seed=7)  # confident: most rows decided
+    best = lp.max(-1).values.sum(0)
+    decided = best > math.log(0.5)
+    assert 0.5 < decided.float().mean() < 1.0
+    decoded = beam_decode(lp, SYMBOLS)
+    greedy_texts = greedy(lp, SYMBOLS)
+    assert all(decoded.texts[r] == greedy_texts[r] for r in decided.nonzero()[:, 0].tolist())
+    torch.testing.assert_close(decoded.log_prob[decided], best[decided])
+    wide = beam_decode(lp, SYMBOLS, width=32, nbest=2, **EXACT)  # nbest > 1: all searched
+    assert decoded.texts == [pairs[0][0] for pairs in wide.nbest]
+
+
+def test_pruned_beam_on_peaked_logits():
+    lp = peaked_log_probs(200, seed=2)
+    exact = beam_decode(lp, SYMBOLS, width=32, **EXACT)
+    pruned = beam_decode(lp, SYMBOLS)  # the defaults: width 10, cutoff and top_k pruning
+    assert np.mean([a == b for a, b in zip(pruned.texts, exact.texts)]) >= 0.98
+    # A beam keeps some of a text's alignments: its score is at most the text's probability,
+    # which CTC's forward algorithm computes exactly.
+    targets = [torch.tensor([SYMBOLS.index(ch) + 1 for ch in text]) for text in pruned.texts]
+    true = -torch.nn.functional.ctc_loss(
+        lp,
+        torch.cat(targets),
+        torch.full((200,), 40),
+        torch.tensor([len(t) for t in targets]),
+        reduction="none",
+        zero_infinity=False,
+    )
+    assert bool((pruned.log_prob <= true + 1e-4).all())
+    assert bool((pruned.log_prob >= true - 0.5).all())
+    assert beam(lp, SYMBOLS) == pruned.texts
+
+
+def test_decoders_take_numpy_and_leave_the_input_alone():
+    for t, n in ((1, 1), (6, 3)):
+        lp = random_log_probs(t, n, 5, seed=t)
+        before = lp.clone()
+        assert beam(lp.numpy(), "abcd") == beam(lp, "abcd")
+        greedy_decode(lp, "abcd", length_range=(0, 1), details=True)
+        beam_decode(lp, "abcd", allowed="ab", nbest=2)
+        assert torch.equal(lp, before)
+
+
+def test_certain_blanks_decode_to_empty_texts():
+    lp = torch.full((5, 2, 3), float("-inf"))
+    lp[..., 0] = 0.0
+    assert greedy(lp, "ab") == beam(lp, "ab") == ["", ""]
+    assert beam_decode(lp, "ab").log_prob.tolist() == [0.0, 0.0]
+
+
+def test_beam_width_one_and_lengths():
+    lp = random_log_probs(8, 4, 5, seed=5)
+    assert len(beam(lp, "abcd", width=1)) == 4
+    lengths = torch.tensor([8, 5, 1, 0])
+    texts = beam(lp, "abcd", width=6, lengths=lengths, **EXACT)
+    for row, length in enumerate(lengths.tolist()):
+        alone = beam(lp[:length, row : row + 1], "abcd", width=6, **EXACT)
+        assert texts[row] == alone[0]
+
+
+# --- constraints --------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    t=st.integers(3, 6),
+    c=st.integers(3, 4),
+    seed=st.integers(0, 10_000),
+    lo=st.integers(0, 3),
+    extra=st.integers(0, 2),
+)
+def test_constrained_greedy_is_the_best_path_within_the_range(t, c, seed, lo, extra):
+    lp = random_log_probs(t, 2, c, seed)
+    charset = SYMBOLS[: c - 1]
+    hi = lo + extra
+    decoded = greedy_decode(lp, charset, length_range=(lo, hi))
+    for row in range(2):
+        fitting = {
+            path: score
+            for path, score in path_scores(lp, row, list(range(c))).items()
+            if lo <= len(collapse_text(path, charset)) <= hi
+        }
+        best = max(fitting, key=fitting.get)
+        assert lo <= len(decoded.texts[row]) <= hi
+        assert decoded.log_prob[row].item() == pytest.approx(fitting[best], abs=1e-4)
+        best_for_text = max(
+            s for p, s in fitting.items() if collapse_text(p, charset) == decoded.texts[row]
+        )
+        assert best_for_text == pytest.approx(fitting[best], abs=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    t=st.integers(2, 6), seed=st.integers(0, 10_000), lo=st.integers(0, 2), extra=st.integers(0, 2)
+)
+def test_constrained_beam_is_exact_within_the_constraints(t, seed, lo, extra):
+    lp = random_log_probs(t, 2, 4, seed)
+    hi = lo + extra
+    decoded = beam_decode(
+        lp, "abc", width=prefix_count(2, t), allowed="ac", length_range=(lo, hi), **EXACT
+    )
+    for row in range(2):
+        exact = text_scores(lp, row, "abc", [0, 1, 3])  # "b" (class 2) never allowed
+        fitting = {text: s for text, s in exact.items() if lo <= len(text) <= hi}
+        best = max(fitting, key=fitting.get)
+        assert decoded.texts[row] == best
+        paths = path_scores(lp, row, [0, 1, 3])
+        top_path = max(paths, key=paths.get)
+        expected = fitting[best]
+        if lo <= len(collapse_text(top_path, "abc")) <= hi:
+            expected = expected_beam_score(paths, fitting[best])
+        assert decoded.log_prob[row].item() == pytest.approx(expected, abs=1e-4)
+
+
+def test_constraints_are_never_violated_on_peaked_logits():
+    lp = peaked_log_probs(256, seed=4)
+    allowed = "abcdefgh0123"
+    for decode in (greedy, beam):
+        texts = decode(lp, SYMBOLS, allowed=allowed, length_range=(4, 6))
+        assert all(4 <= len(text) <= 6 and set(text) <= set(allowed) for text in texts)
+        assert all(len(text) == 5 for text in decode(lp, SYMBOLS, length_range=5))
+        assert all(set(text) <= set("xyz") for text in decode(lp, SYMBOLS, allowed="xyz"))
+
+
+def test_allowed_alone_keeps_greedy_a_best_path():
+    lp = random_log_probs(10, 6, 5, seed=8)
+    masked = lp.clone()
+    masked[..., [2, 4]] = float("-inf")  # "b" and "d"
+    assert greedy(lp, "abcd", allowed="ac") == reference(masked, "abcd")
+
+
+def test_constrained_rows_that_cannot_fit_raise():
+    lp = random_log_probs(3, 2, 4, seed=0)
+    with pytest.raises(ValueError, match="cannot emit"):
+        greedy(lp, "abc", length_range=(4, 6))
+    # "aa" needs a blank between the two: three frames are enough, two are not.
+    assert greedy(lp, "abc", length_range=2, allowed="a") == ["aa", "aa"]
+    assert beam(lp, "abc", length_range=2, allowed="a") == ["aa", "aa"]
+    with pytest.raises(ValueError, match="cannot emit"):
+        beam(lp[:2], "abc", length_range=2, allowed="a")
+
+
+# --- input checks ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"log_probs": torch.zeros(4, 3)}, "must be \\(T, N, C\\)"),
+        ({"charset": "ab"}, "charset has 2 symbols"),
+        ({"log_probs": torch.zeros(4, 2, 4, dtype=torch.long)}, "floating point"),
+        ({"lengths": torch.tensor([1, 2, 3])}, "lengths must have shape"),
+        ({"lengths": torch.tensor([5, 1])}, "lengths must lie in"),
+        ({"allowed": "az"}, "not in charset"),
+        ({"length_range": (3, 1)}, "0 <= lo <= hi"),
+        ({"charset": "a\0c"}, "NUL"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(kwargs, message):
+    args = {"log_probs": torch.zeros(4, 2, 4), "charset": "abc", **kwargs}
+    for decode in (greedy, beam):
+        with pytest.raises(ValueError, match=message):
+            decode(**args)
+
+
+@pytest.mark.parametrize("kwargs", [{"width": 0}, {"nbest": 0}, {"cutoff": 1.0}, {"top_k": 0}])
+def test_bad_beam_settings_raise(kwargs):
+    with pytest.raises(ValueError):
+        beam_decode(torch.zeros(4, 2, 4), "abc", **kwargs)
+
+
+# --- CPU against CUDA -------------------------------------------------------------------------
+
+
+@NEEDS_CUDA
+def test_cuda_greedy_and_beam_agree_with_cpu():
+    lp = peaked_log_probs(512, seed=6)
+    gpu = lp.cuda()
+    assert greedy(gpu, SYMBOLS) == greedy(lp, SYMBOLS)
+    cpu_beam, gpu_beam = beam_decode(lp, SYMBOLS), beam_decode(gpu, SYMBOLS)
+    assert gpu_beam.texts == cpu_beam.texts
+    torch.testing.assert_close(gpu_beam.log_prob.cpu(), cpu_beam.log_prob, atol=1e-4, rtol=0)
+    lengths = torch.randint(20, 41, (512,))
+    for kwargs in ({"length_range": (4, 6)}, {"allowed": "abc123"}, {"lengths": lengths}):
+        gpu_kwargs = {k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+        assert greedy(gpu, SYMBOLS, **gpu_kwargs) == greedy(lp, SYMBOLS, **kwargs)
+        assert beam(gpu, SYMBOLS, **gpu_kwargs) == beam(lp, SYMBOLS, **kwargs)
+
+
+# --- the benchmark's logits ----------------------------------------------------------------------
+
+
+def test_peaked_log_probs_are_deterministic_log_probabilities():
+    lp = peaked_log_probs(64, t=40, c=37, seed=3)
+    assert lp.shape == (40, 64, 37)
+    torch.testing.assert_close(lp.exp().sum(-1), torch.ones(40, 64))
+    assert torch.equal(lp, peaked_log_probs(64, t=40, c=37, seed=3))
+    assert not torch.equal(lp, peaked_log_probs(64, t=40, c=37, seed=4))
+    lengths = [len(text) for text in greedy(lp, SYMBOLS)]
+    assert 3 <= np.mean(lengths) <= 7
