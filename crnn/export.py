@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import warnings
@@ -13,6 +14,7 @@ import torch
 from captchagen.errors import UsageError
 from crnn.checkpoint import load_model
 from crnn.data.images import MEAN, STD
+from crnn.models import ModelConfig
 
 FORMATS = ("onnx", "torchscript")
 
@@ -33,32 +35,38 @@ def export(ckpt: str | Path, fmt: str, out: str | Path | None = None, opset: int
             "normalize": json.dumps({"mean": MEAN, "std": STD}),
             "output": "log_probs (T, N, C), blank=0" if config.is_ctc
             else "log_probs (N, L, C), no-character=0"}
-    example = torch.zeros(2, 1, config.height, config.width)
     tmp = out.with_name(f".{out.name}.tmp")
     if fmt == "onnx":
-        axes = {"image": {0: "batch"}, "log_probs": {1: "batch"} if config.is_ctc
-                else {0: "batch"}}
-        if config.is_ctc:
-            axes["image"][3] = "width"
-            axes["log_probs"][0] = "frames"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript-based exporter's notices
-            torch.onnx.export(model, (example,), str(tmp), input_names=["image"],
-                              output_names=["log_probs"], dynamic_axes=axes,
-                              opset_version=opset, dynamo=False)
-        import onnx
-
-        proto = onnx.load(str(tmp))
-        for k, v in meta.items():
-            proto.metadata_props.add(key=k, value=v)
-        onnx.save(proto, str(tmp))
+        tmp.write_bytes(onnx_bytes(model, config, meta, opset))
     else:
+        example = torch.zeros(2, 1, config.height, config.width)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             traced = torch.jit.trace(model, example)
             torch.jit.save(traced, str(tmp), _extra_files={"meta.json": json.dumps(meta)})
     os.replace(tmp, out)
     return {"path": str(out), "format": fmt, "max_abs_diff": parity(model, out, fmt, config)}
+
+
+def onnx_bytes(model: torch.nn.Module, config: ModelConfig, meta: dict | None = None,
+               opset: int = 17) -> bytes:
+    """The model as an ONNX graph (dynamic batch; dynamic width for CTC models)."""
+    import onnx
+
+    axes = {"image": {0: "batch"}, "log_probs": {1: "batch"} if config.is_ctc else {0: "batch"}}
+    if config.is_ctc:
+        axes["image"][3] = "width"
+        axes["log_probs"][0] = "frames"
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's notices
+        torch.onnx.export(model.eval(), (torch.zeros(2, 1, config.height, config.width),), buf,
+                          input_names=["image"], output_names=["log_probs"],
+                          dynamic_axes=axes, opset_version=opset, dynamo=False)
+    proto = onnx.load_from_string(buf.getvalue())
+    for k, v in (meta or {}).items():
+        proto.metadata_props.add(key=k, value=v)
+    return proto.SerializeToString()
 
 
 def parity(model: torch.nn.Module, path: Path, fmt: str, config) -> float:

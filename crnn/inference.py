@@ -25,31 +25,55 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+BACKENDS = ("auto", "torch", "onnx")
+
+
 @dataclass
 class Reader:
-    """``read(images)`` -> texts and confidences, for (N, H, W) uint8 images."""
+    """``read(images)`` -> texts and confidences, for (N, H, W) uint8 images.
+
+    ``session``: an onnxruntime session that runs the model instead of torch (CPU only).
+    """
 
     model: nn.Module
     config: ModelConfig
     device: torch.device
     amp: bool = False  # bf16/fp16 autocast, on CUDA
     channels_last: bool = False
+    session: object | None = None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", amp: bool = False) -> Reader:
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", amp: bool = False,
+                        backend: str = "auto", threads: int | None = None) -> Reader:
+        """A reader tuned for inference: batch norms folded into the convolutions and
+        channels-last memory; on the CPU (``backend`` auto or onnx), onnxruntime runs the
+        model, which is the fastest of the three on our machines (see the benchmark)."""
         dev = pick_device(device)
         model, config, _ = load_model(path, dev)
-        return cls(model, config, dev, amp=amp and dev.type == "cuda",
-                   channels_last=dev.type == "cuda")
+        if backend == "onnx" or (backend == "auto" and dev.type == "cpu"):
+            if dev.type != "cpu":
+                from captchagen.errors import UsageError
+
+                raise UsageError("the onnx backend runs on the CPU only")
+            return cls(model, config, dev, session=onnx_session(model, config, threads))
+        return cls(fuse_for_inference(model), config, dev, amp=amp and dev.type == "cuda",
+                   channels_last=True)
 
     @torch.inference_mode()
     def forward(self, images: Tensor) -> Tensor:
         """(N, H, W) uint8 -> (T, N, C) for CTC models, (N, L, C) for cnn-fixed; float32."""
+        if self.session is not None:
+            x = normalize(images).numpy()
+            return torch.from_numpy(self.session.run(None, {"image": x})[0])
         self.model.eval()
         x = normalize(images, self.device, self.channels_last)
         with torch.autocast(self.device.type, dtype=_amp_dtype(self.device), enabled=self.amp):
             out = self.model(x)
         return out.float()
+
+    @property
+    def backend(self) -> str:
+        return "onnxruntime" if self.session is not None else "torch"
 
     def decode(self, out: Tensor, beam: int | None = None, allowed: str | None = None,
                length_range: tuple[int, int] | None = None) -> tuple[list[str], Tensor]:
@@ -73,6 +97,28 @@ class Reader:
             texts += t
             confs.append(c)
         return texts, torch.cat(confs) if confs else torch.zeros(0)
+
+
+def fuse_for_inference(model: nn.Module) -> nn.Module:
+    """Fold each batch norm into the convolution before it (same outputs, about twice as
+    fast on the CPU), and use channels-last memory."""
+    from torch.fx.experimental.optimization import fuse
+
+    model.eval()
+    model.trunk = fuse(model.trunk)
+    return model.to(memory_format=torch.channels_last)
+
+
+def onnx_session(model: nn.Module, config: ModelConfig, threads: int | None = None):
+    import onnxruntime as ort
+
+    from crnn.export import onnx_bytes
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.log_severity_level = 3  # the exported LSTM's shape notices are expected
+    return ort.InferenceSession(onnx_bytes(model, config), options,
+                                providers=["CPUExecutionProvider"])
 
 
 def _amp_dtype(device: torch.device) -> torch.dtype:

@@ -274,6 +274,7 @@ class State:
     elapsed: float = 0.0  # wall-clock seconds of the loop, evaluations included
     eval_seconds: float = 0.0  # ... of which spent evaluating and checkpointing
     images: int = 0  # training images seen, all ranks together
+    data_wait: float = 0.0  # seconds spent waiting for the next batch (data loading)
     best: float = -1.0  # best validation sequence accuracy
     evals_without_gain: int = 0
     first_correct_s: float | None = None  # time until a batch first held a correct reading
@@ -319,7 +320,9 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
     last_eval, t_last, stop = state.elapsed, time.perf_counter(), False
     while not stop:
         epoch, start = divmod(state.step, spe)
+        t_fetch = time.perf_counter()
         for images, texts in data.train.epoch(epoch, start):
+            state.data_wait += time.perf_counter() - t_fetch
             model.train()
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor(progress(), cfg.schedule, cfg.warmup)
@@ -356,6 +359,7 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
                 or (budget is not None and state.elapsed - last_eval >= cfg.eval_seconds))
             done, due = agree([done, due], d, device)
             if not (due or done):
+                t_fetch = time.perf_counter()
                 continue
             # Evaluation, logging and checkpoints: rank 0 only, the others wait in agree().
             last_eval = state.elapsed
@@ -391,6 +395,7 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
             window = _Window()
             if stop:
                 break
+            t_fetch = time.perf_counter()
     data.train.close()
     if bar is not None:
         bar.close()
@@ -427,6 +432,8 @@ def _finish(out: Path, cfg: TrainConfig, config: ModelConfig, state: State, d: D
         "input": [config.height, config.width], "device": device.type, "world_size": d.world,
         "steps": state.step, "train_seconds": state.elapsed,
         "images_per_s": state.images / compute,
+        # Time the accelerator (or CPU) sat waiting for data: near 0 means compute-bound.
+        "data_wait_fraction": state.data_wait / compute,
         "best_val_sequence_accuracy": state.best, "first_correct_s": state.first_correct_s,
         "parameters": sum(p.numel() for p in create_model(config).parameters()),
     }

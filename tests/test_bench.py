@@ -58,8 +58,8 @@ def test_every_table_exists_with_its_rows_and_columns(report):
     assert any("reference" in i for i in impls) and any("greedy" in i for i in impls)
     assert any("beam" in i for i in impls)
     tp = t["throughput"]["rows"]
-    assert {(r["model"], r["batch_size"]) for r in tp} == {(m, b) for m in MODELS
-                                                            for b in (1, 8)}
+    assert {(r["model"], r["runtime"], r["batch_size"]) for r in tp} == {
+        (m, rt, b) for m in MODELS for rt in ("torch", "onnxruntime") for b in (1, 8)}
     assert {r["solver"] for r in t["head_to_head"]["rows"]} >= MODELS
     for name in ("report.md", "report.html", "by_length.png", "training_curves.png"):
         assert (report / name).is_file(), name

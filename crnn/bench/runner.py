@@ -70,10 +70,17 @@ class Bench:
     # 1. data ---------------------------------------------------------------------------------
 
     def spec(self, length: str) -> CaptchaSpec:
+        """The suite's look at ``length``. Texts longer than the training ones keep the canvas
+        and get proportionally smaller fonts, so that they fit it (as a site would do)."""
         d = self.suite.data
         lo, hi = parse_length(length)
-        return CaptchaSpec(charset=parse_charset(d.charset), min_len=lo, max_len=hi,
+        base = CaptchaSpec(charset=parse_charset(d.charset), min_len=lo, max_len=hi,
                            width=d.width, height=d.height, noise=NOISE_PRESETS[d.noise])
+        longest = parse_length(d.train_len)[1]
+        if hi <= longest:
+            return base
+        sizes = tuple(max(4, round(s * longest / hi)) for s in base.font_sizes)
+        return dataclasses.replace(base, font_sizes=sizes)
 
     def dataset(self, name: str, length: str, n: int, seed: int) -> Path:
         job = DatasetJob(spec=self.spec(length), n=n, seed=seed)
@@ -175,7 +182,9 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
     real_test = None
     if real is not None:
         real_train, real_test = b.real_split()
-        runs += [b.train_model(m, real_train, real_test.path, real=True) for m in suite.models]
+        runs += [b.train_model(m, real_train, real_test.path, real=True) for m in suite.models
+                 if not suite.real.models or m.title in suite.real.models
+                 or m.name in suite.real.models]
 
     b.log("evaluating")
     tables = [accuracy_table(b, runs, tests, real_test)]
@@ -199,13 +208,15 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
         plots["training_curves"] = plot_curves(curves, report_dir / "training_curves.png")
     dec = next(t for t in tables if t.key == "decoding")
     if dec.rows:
-        plots["decoding"] = plot_bars(dec.rows, "batch_size", "sequences_per_s",
+        rows = [r for r in dec.rows if r["logits"] == "synthetic peaked"]
+        plots["decoding"] = plot_bars(rows, "batch_size", "sequences_per_s",
                                       "implementation", report_dir / "decoding.png",
-                                      "sequences/s", log=True)
+                                      "sequences/s (synthetic peaked logits)", log=True)
     if tp.rows:
-        plots["throughput"] = plot_bars([r for r in tp.rows if r["precision"] == "fp32"],
-                                        "batch_size", "images_per_s", "model",
-                                        report_dir / "throughput.png", "images/s")
+        rows = [{**r, "model": f"{r['model']} ({r['runtime']}, {r['device']})"} for r in tp.rows]
+        plots["throughput"] = plot_bars(rows, "batch_size", "model_images_per_s", "model",
+                                        report_dir / "throughput.png",
+                                        "images/s (forward + decoding)")
     meta = {"suite": suite.name, "description": suite.description, "command": command,
             "suite_file": suite.source, "suite_config": suite.to_dict(),
             "environment": environment(), "wall_seconds": time.perf_counter() - start,
@@ -276,7 +287,9 @@ def length_table(b: Bench, runs: list[Run], tests: list[TestSet]) -> Table:
         for length, v in score(labels, preds)["by_length"].items():
             t.rows.append({"model": run.plan.title, "length": int(length), "n": v["n"],
                            "sequence_accuracy": v["sequence_accuracy"]})
-    t.notes.append("Lengths from the in-distribution test set and the unseen-length sets.")
+    t.notes.append("Lengths from the in-distribution test set and the unseen-length sets; "
+                   "texts longer than the training ones are drawn with fonts scaled by "
+                   "(longest training length / length) so that they fit the same canvas.")
     return t
 
 
@@ -284,15 +297,19 @@ def training_table(runs: list[Run]) -> Table:
     t = Table("training", "Training runs", [
         ("model", "model", ""), ("data", "data", ""), ("device", "device", ""),
         ("steps", "steps", "d"), ("train_seconds", "train time (s)", ".0f"),
-        ("images_per_s", "images/s", ".0f"), ("first_correct_s", "first correct (s)", ".1f"),
+        ("images_per_s", "images/s", ".0f"), ("data_wait_fraction", "data wait", ".3f"),
+        ("first_correct_s", "first correct (s)", ".1f"),
         ("best_val_sequence_accuracy", "best val acc.", ".4f")], keys=("model", "data"))
     for run in runs:
         s = json.loads((run.path / "summary.json").read_text())
         t.rows.append({"model": run.plan.title, "data": run.data, **{
             k: s.get(k) for k in ("device", "steps", "train_seconds", "images_per_s",
-                                  "first_correct_s", "best_val_sequence_accuracy")}})
-    t.notes.append("first correct: training time until a training batch first held a "
-                   "correctly read string (how long the CTC blank plateau lasted).")
+                                  "data_wait_fraction", "first_correct_s",
+                                  "best_val_sequence_accuracy")}})
+    t.notes += ["first correct: training time until a training batch first held a "
+                "correctly read string (how long the CTC blank plateau lasted).",
+                "data wait: share of the training time spent waiting for the next batch "
+                "(near 0: the device, not data loading, sets the pace)."]
     return t
 
 
@@ -302,36 +319,43 @@ def _ctc_run(runs: list[Run]) -> Run | None:
 
 
 def decoding_table(b: Bench, runs: list[Run], test: TestSet) -> Table:
+    """Decoders on two kinds of log-probabilities: a trained CTC model's own outputs on the
+    test images, and the synthetic peaked 2048 x 40 x 37 logits the decoding targets use."""
     from crnn.bench import decode_speed
 
     t = Table("decoding", "3. CTC decoding: implementation x batch size", [
-        ("implementation", "implementation", ""), ("device", "device", ""),
-        ("batch_size", "batch", "d"), ("sequences_per_s", "sequences/s", ",.0f"),
-        ("us_per_sequence", "µs/sequence", ".2f"),
+        ("logits", "logits", ""), ("implementation", "implementation", ""),
+        ("device", "device", ""), ("batch_size", "batch", "d"),
+        ("sequences_per_s", "sequences/s", ",.0f"), ("us_per_sequence", "µs/sequence", ".2f"),
         ("speedup_vs_reference", "speed-up vs loop", ".1f"),
         ("agreement_with_reference", "agreement with loop", ".4f"),
         ("agreement_with_pyctcdecode", "agreement with pyctcdecode", ".4f"),
-        ("note", "note", "")], keys=("implementation", "device", "batch_size"))
+        ("note", "note", "")], keys=("logits", "implementation", "device", "batch_size"))
     p = b.suite.decode
     run = _ctc_run(runs)
     for device in b.devices:
+        sources = []
         if run is not None:
             reader = Reader.from_checkpoint(run.ckpt, device)
             samples = load_samples(test.path)
             images, _ = decode_images(samples.paths, reader.config.height, reader.config.width)
-            lp = reader.forward(images)
-            reps = -(-p.rows // lp.shape[1])
-            lp = lp.repeat(1, reps, 1)[:, : p.rows].contiguous()
-            charset, source = reader.config.charset, f"{run.plan.title} outputs on {test.name}"
-        else:
-            lp = decode_speed.peaked_log_probs(p.rows, device=device)
-            charset, source = decode_speed.default_charset(lp.shape[2] - 1), "synthetic logits"
-        rows = decode_speed.run_decode_benchmark(lp, charset, batch_sizes=p.batch_sizes,
-                                                 beam_width=p.beam_width,
-                                                 min_seconds=p.min_seconds)
-        t.rows += rows
-        t.notes.append(f"{device}: log-probabilities of shape {tuple(lp.shape)} (T, N, C) "
-                       f"from {source}.")
+            lp = reader.forward(images).to(device)
+            lp = lp.repeat(1, -(-p.rows // lp.shape[1]), 1)[:, : p.rows].contiguous()
+            sources.append((f"{run.plan.title} outputs", lp, reader.config.charset))
+        synthetic = decode_speed.peaked_log_probs(p.rows, device=device)
+        sources.append(("synthetic peaked", synthetic, decode_speed.default_charset(36)))
+        for name, lp, charset in sources:
+            rows = decode_speed.run_decode_benchmark(lp, charset, batch_sizes=p.batch_sizes,
+                                                     beam_width=p.beam_width,
+                                                     min_seconds=p.min_seconds)
+            t.rows += [{"logits": name, **r} for r in rows]
+            t.notes.append(f"{device}, {name}: log-probabilities of shape {tuple(lp.shape)} "
+                           "(T, N, C).")
+    if run is not None:
+        t.notes.append(f"{run.plan.title} outputs: the model's log-probabilities on "
+                       f"{test.name}, repeated to fill the rows.")
+    t.notes.append("synthetic peaked: decode_speed.peaked_log_probs, 4-6 symbols per row, "
+                   "moderately sharp (the logits of the decoding speed targets).")
     missing = decode_speed.missing_peers()
     if missing:
         t.notes.append(f"Not installed, so not measured: {', '.join(missing)} "
@@ -339,37 +363,44 @@ def decoding_table(b: Bench, runs: list[Run], test: TestSet) -> Table:
     return t
 
 
+RUNTIMES = {"cpu": [("torch", {"backend": "torch"}), ("onnxruntime", {"backend": "onnx"})],
+            "cuda": [("torch fp32", {"backend": "torch"}),
+                     ("torch amp", {"backend": "torch", "amp": True})]}
+
+
 def throughput_table(b: Bench, runs: list[Run], test: TestSet) -> Table:
     p = b.suite.throughput
     t = Table("throughput", "4. Throughput and latency: model x device x batch size", [
-        ("model", "model", ""), ("device", "device", ""), ("precision", "precision", ""),
+        ("model", "model", ""), ("device", "device", ""), ("runtime", "runtime", ""),
         ("batch_size", "batch", "d"), ("images_per_s", "images/s", ",.0f"),
         ("model_images_per_s", "images/s (model only)", ",.0f"), ("p50_ms", "p50 ms", ".2f"),
         ("p95_ms", "p95 ms", ".2f"), ("preprocess_ms", "preprocess ms", ".2f"),
         ("forward_ms", "forward ms", ".2f"), ("decode_ms", "decode ms", ".2f"),
         ("warmup", "warm-up", "d"), ("repeats", "repeats", "d")],
-        keys=("model", "device", "precision", "batch_size"))
+        keys=("model", "device", "runtime", "batch_size"))
     blobs = [pth.read_bytes() for pth in load_samples(test.path).paths[:512]]
     threads = torch.get_num_threads()
     torch.set_num_threads(p.threads)
     try:
         for run in (r for r in runs if r.data == "synthetic"):
             for device in b.devices:
-                precisions = ["fp32", "amp"] if device == "cuda" else ["fp32"]
-                for precision in precisions:
-                    reader = Reader.from_checkpoint(run.ckpt, device, amp=precision == "amp")
+                for runtime, kw in RUNTIMES[device]:
+                    reader = Reader.from_checkpoint(run.ckpt, device, threads=p.threads, **kw)
                     for bs in p.batch_sizes:
                         row = throughput.measure_reader(reader, blobs, bs, p.warmup,
                                                         throughput.repeats_for(bs, p.repeats))
                         t.rows.append({"model": run.plan.title, "device": device,
-                                       "precision": precision, **row})
+                                       "runtime": runtime, **row})
     finally:
         torch.set_num_threads(threads)
-    t.notes += [f"CPU rows use {p.threads} torch threads. Each call reads encoded PNG files "
-                "to strings: preprocessing (PNG decoding, grayscale, resize), forward pass and "
+    t.notes += [f"CPU rows use {p.threads} threads. Each call reads encoded PNG files to "
+                "strings: preprocessing (PNG decoding, grayscale, resize), forward pass and "
                 "greedy decoding are timed apart; images/s counts all three, 'model only' "
                 "the forward pass and decoding.",
-                "CUDA rows are timed with CUDA events; amp = bf16/fp16 autocast."]
+                "torch: eager PyTorch with batch norms folded into the convolutions, "
+                "channels-last; onnxruntime: the exported ONNX graph (crnn export), the "
+                "default for CPU inference. CUDA rows are timed with CUDA events; "
+                "amp = bf16/fp16 autocast."]
     return t
 
 
@@ -384,12 +415,12 @@ def head_to_head_table(b: Bench, runs: list[Run], test: TestSet, tp: Table) -> T
     for run in (r for r in runs if r.data == "synthetic"):
         m = b.evaluate(run, test)
         lat = next((r for r in tp.rows if r["model"] == run.plan.title and r["device"] == "cpu"
-                    and r["batch_size"] == 1), None)
+                    and r["runtime"] == "onnxruntime" and r["batch_size"] == 1), None)
         acc = sum(p == s for p, s in zip(m["predictions"][:n], labels)) / len(labels)
         t.rows.append({"solver": run.plan.title, "n": len(labels), "sequence_accuracy": acc,
                        "p50_ms": lat["p50_ms"] if lat else None,
                        "p95_ms": lat["p95_ms"] if lat else None,
-                       "note": "batch 1 on CPU, from PNG bytes"})
+                       "note": "batch 1 on CPU (onnxruntime), from PNG bytes"})
     version = peer_ocr.ddddocr_version()
     if version is None:
         t.notes.append("ddddocr is not installed, so it is not measured "

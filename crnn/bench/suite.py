@@ -78,6 +78,7 @@ class ThroughputPlan:
 
 @dataclass(frozen=True)
 class RealPlan:
+    models: tuple[str, ...] = ()  # names or titles of the models to train on it (all if empty)
     val_split: float = 0.1
     minutes: float = 2.0
     epochs: int | None = None
