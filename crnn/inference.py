@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +65,9 @@ class Reader:
     def forward(self, images: Tensor) -> Tensor:
         """(N, H, W) uint8 -> (T, N, C) for CTC models, (N, L, C) for cnn-fixed; float32."""
         if self.session is not None:
-            x = normalize(images).numpy()
-            return torch.from_numpy(self.session.run(None, {"image": x})[0])
+            with self._torch_quiet():
+                x = normalize(images).numpy()
+                return torch.from_numpy(self.session.run(None, {"image": x})[0])
         self.model.eval()
         x = normalize(images, self.device, self.channels_last)
         with torch.autocast(self.device.type, dtype=_amp_dtype(self.device), enabled=self.amp):
@@ -75,8 +78,27 @@ class Reader:
     def backend(self) -> str:
         return "onnxruntime" if self.session is not None else "torch"
 
+    @contextlib.contextmanager
+    def _torch_quiet(self) -> Iterator[None]:
+        """Around onnxruntime's work, torch runs on one thread: its idle worker threads
+        otherwise spin on the cores that onnxruntime's threads need (2x slower here)."""
+        threads = torch.get_num_threads()
+        if self.session is None or threads == 1:
+            yield
+            return
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
     def decode(self, out: Tensor, beam: int | None = None, allowed: str | None = None,
                length_range: tuple[int, int] | None = None) -> tuple[list[str], Tensor]:
+        with self._torch_quiet():
+            return self._decode(out, beam, allowed, length_range)
+
+    def _decode(self, out: Tensor, beam: int | None, allowed: str | None,
+                length_range: tuple[int, int] | None) -> tuple[list[str], Tensor]:
         if not self.config.is_ctc:
             return decode_fixed(out, self.config.charset)
         kw = {"allowed": allowed, "length_range": length_range}

@@ -387,8 +387,9 @@ def throughput_table(b: Bench, runs: list[Run], test: TestSet) -> Table:
                 for runtime, kw in RUNTIMES[device]:
                     reader = Reader.from_checkpoint(run.ckpt, device, threads=p.threads, **kw)
                     for bs in p.batch_sizes:
-                        row = throughput.measure_reader(reader, blobs, bs, p.warmup,
-                                                        throughput.repeats_for(bs, p.repeats))
+                        row = throughput.measure_reader(
+                            reader, blobs, bs, throughput.repeats_for(bs, p.warmup),
+                            throughput.repeats_for(bs, p.repeats))
                         t.rows.append({"model": run.plan.title, "device": device,
                                        "runtime": runtime, **row})
     finally:

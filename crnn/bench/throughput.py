@@ -82,5 +82,5 @@ def measure_reader(reader: Reader, blobs: Sequence[bytes], batch_size: int, warm
 
 
 def repeats_for(batch_size: int, repeats: int) -> int:
-    """Fewer timed repeats for big batches, so every row takes about as long."""
-    return max(5, min(repeats, repeats * 32 // max(batch_size, 1)))
+    """Fewer repeats (timed or warm-up) for big batches, so every row takes about as long."""
+    return max(3, min(repeats, repeats * 32 // max(batch_size, 1)))
