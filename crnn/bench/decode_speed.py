@@ -257,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--min-seconds", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", default=None, help="also write OUT.md and OUT.json (e.g. docs/benchmarks/decoding)"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -267,26 +270,54 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = run_decode_benchmark(lp, charset, sizes, args.width, args.min_seconds)
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(
+    lines = [
         f"CTC decoding, log-probabilities ({args.frames}, N, {args.classes}), peaked, "
         f"seed {args.seed}; torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
         f"device {args.device}; load average after the run {load} (other work on the CPU "
-        "slows torch's multi-threaded operations most)\n"
-    )
-    print(_markdown(rows))
+        "slows torch's multi-threaded operations most)",
+        "",
+        _markdown(rows),
+    ]
     missing = missing_peers()
     if missing:
-        print(f"\nNot installed, so not measured: {', '.join(missing)} (pip install '.[peers]').")
-    print()
-    for line in _ratios(rows, args.rows, args.width):
-        print(line)
+        lines += [
+            "",
+            f"Not installed, so not measured: {', '.join(missing)} (pip install '.[peers]').",
+        ]
+    lines += ["", *[f"- {line}" for line in _ratios(rows, args.rows, args.width)]]
     if args.device == "cuda":
-        for row in rows:
-            if row["batch_size"] == big and row["implementation"].startswith("ours"):
-                print(
-                    f"{row['implementation']} at {big:,} rows on cuda: "
-                    f"{row['sequences_per_s']:,.0f} sequences/s"
-                )
+        lines += [
+            f"- {r['implementation']} at {big:,} rows on cuda: "
+            f"{r['sequences_per_s']:,.0f} sequences/s"
+            for r in rows
+            if r["batch_size"] == big and r["implementation"].startswith("ours")
+        ]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        _write(args.out, text, rows, argv)
+
+
+def _write(out: str, text: str, rows: list[dict], argv: Sequence[str] | None) -> None:
+    """The table as Markdown (with date, machine and command) and JSON, next to each other."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from crnn.bench.environment import environment
+
+    env = environment()
+    command = "python -m crnn.bench.decode_speed " + " ".join(argv or sys.argv[1:])
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = (
+        f"# CTC decoding speed\n\n{env['date']} on {env['cpu']} ({env['cpu_cores']} cores, "
+        f"GPU: {env['gpu']}), commit {env['git_commit']}.\nCommand: `{command}`\n\n"
+    )
+    path.with_suffix(".md").write_text(head + text + "\n")
+    path.with_suffix(".json").write_text(
+        json.dumps({"command": command, "environment": env, "rows": rows}, indent=2) + "\n"
+    )
 
 
 def _markdown(rows: list[dict]) -> str:
