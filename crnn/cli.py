@@ -43,6 +43,10 @@ def cli() -> None:
 @click.option("--patience", type=int, default=None,
               help="Stop after this many evaluations without a better validation accuracy.")
 @click.option("--eval-every", type=int, default=None, help="Steps between evaluations.")
+@click.option("--eval-seconds", type=float, default=60.0, show_default=True,
+              help="On a --minutes budget, also evaluate after this much training time.")
+@click.option("--epoch-size", type=int, default=20_000, show_default=True,
+              help="Images per nominal epoch with --generate.")
 @click.option("--augment", type=click.Choice(["auto", "on", "off"]), default="auto",
               show_default=True, help="auto: on for folders of real images, off for generated.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",

@@ -58,7 +58,8 @@ def evaluate_path(ckpt: str | Path, data: str | Path, device: str = "auto",
     samples = load_samples(data)
     check_labels(samples.labels, cfg.charset, f"labels of {data} (model charset {cfg.charset!r})")
     images, bad = decode_images(samples.paths, cfg.height, cfg.width, skip_bad=skip_bad)
-    keep = [i for i in range(len(samples)) if i not in set(bad)]
+    skipped = set(bad)
+    keep = [i for i in range(len(samples)) if i not in skipped]
     labels = [samples.labels[i] for i in keep]
     with torch.inference_mode():
         ev = evaluate(reader, images, labels, batch_size, beam, allowed, length_range)

@@ -34,7 +34,8 @@ def predict(reader: Reader, inputs: Iterable[str | Path], batch_size: int = 256,
     paths = image_paths(inputs)
     cfg = reader.config
     images, bad = decode_images(paths, cfg.height, cfg.width, skip_bad=skip_bad)
-    kept = [p for i, p in enumerate(paths) if i not in set(bad)]
+    skipped = set(bad)
+    kept = [p for i, p in enumerate(paths) if i not in skipped]
     texts, conf = reader.read(images, batch_size, beam, allowed, length_range)
     return [{"path": str(p), "text": t, "confidence": round(float(c), 6)}
             for p, t, c in zip(kept, texts, conf)]

@@ -220,6 +220,9 @@ def train(cfg: TrainConfig) -> dict:
                              f"{resume['model_config']['charset']!r})")
         if d.main:
             start_run_dir(out, resume)
+            (out / "config.json").write_text(json.dumps(
+                {"train": _jsonable(cfg), "model": config.to_dict(), "world_size": d.world},
+                indent=2))
         barrier(d)
         return _fit(cfg, d, device, out, data, config, resume)
     finally:
@@ -251,7 +254,8 @@ def start_run_dir(out: Path, resume: dict | None) -> None:
     can land between the two), so the log reads as if the run had never stopped."""
     out.mkdir(parents=True, exist_ok=True)
     if resume is None:
-        for name in ("best.ckpt", "last.ckpt", "metrics.csv", "curve.png", "summary.json"):
+        for name in ("best.ckpt", "last.ckpt", "metrics.csv", "curve.png", "summary.json",
+                     "config.json"):
             (out / name).unlink(missing_ok=True)
         return
     log = out / "metrics.csv"
@@ -399,7 +403,7 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
     data.train.close()
     if bar is not None:
         bar.close()
-    return _finish(out, cfg, config, state, d, device) if d.main else {}
+    return _finish(out, config, state, d, device) if d.main else {}
 
 
 class _Window:
@@ -424,8 +428,8 @@ class _Window:
                 "img_s": f"{s['images_per_s']:.0f}"}
 
 
-def _finish(out: Path, cfg: TrainConfig, config: ModelConfig, state: State, d: Dist,
-            device: torch.device) -> dict:
+def _finish(out: Path, config: ModelConfig, state: State, d: Dist, device: torch.device
+            ) -> dict:
     compute = max(1e-9, state.elapsed - state.eval_seconds)
     summary = {
         "model": config.name, "size": config.size, "charset": config.charset,
@@ -437,8 +441,6 @@ def _finish(out: Path, cfg: TrainConfig, config: ModelConfig, state: State, d: D
         "best_val_sequence_accuracy": state.best, "first_correct_s": state.first_correct_s,
         "parameters": sum(p.numel() for p in create_model(config).parameters()),
     }
-    (out / "config.json").write_text(json.dumps(
-        {"train": _jsonable(cfg), "model": config.to_dict(), "world_size": d.world}, indent=2))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     try:
         plot_curve(out / "metrics.csv", out / "curve.png")

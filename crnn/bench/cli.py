@@ -62,6 +62,24 @@ def compare(a: Path, b: Path, out: Path | None) -> None:
     click.echo(text)
 
 
+@cli.command()
+@click.option("--docs", type=click.Path(path_type=Path), default=Path("docs/benchmarks"),
+              show_default=True, help="Where the kept reports are.")
+@click.option("--write", "readme", type=click.Path(path_type=Path), default=None,
+              help="Replace the headline block of this README.")
+def headline(docs: Path, readme: Path | None) -> None:
+    """Print (or write into the README) the headline figures of the kept reports."""
+    from crnn.bench.headline import headline as render
+    from crnn.bench.headline import replace_block
+
+    block = render(docs)
+    if readme is None:
+        click.echo(block)
+        return
+    readme.write_text(replace_block(readme.read_text(), block))
+    click.echo(f"crnn-bench: headline of {readme} updated from {docs}")
+
+
 def main(args: list[str] | None = None) -> None:
     sys.exit(run_cli(cli, "crnn-bench", args))
 

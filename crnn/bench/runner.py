@@ -175,6 +175,7 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
               progress: bool = True, command: str = "") -> Path:
     """Run every step of ``suite`` (reusing cached ones) and write the report into ``out``."""
     start = time.perf_counter()
+    env = environment()  # at the start: the commit and date the run was launched from
     b = Bench(suite, out, device, real, progress)
     torch.manual_seed(suite.seed)
     train_dir, val_dir, tests = b.datasets()
@@ -195,7 +196,7 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
     b.log("measuring throughput and latency")
     tp = throughput_table(b, runs, tests[0])
     tables += [tp, head_to_head_table(b, runs, tests[0], tp)]
-    tables.append(environment_table(b, suite))
+    tables.append(environment_table(b, suite, env))
 
     plots = {}
     report_dir = out
@@ -219,7 +220,7 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
                                         "images/s (forward + decoding)")
     meta = {"suite": suite.name, "description": suite.description, "command": command,
             "suite_file": suite.source, "suite_config": suite.to_dict(),
-            "environment": environment(), "wall_seconds": time.perf_counter() - start,
+            "environment": env, "wall_seconds": time.perf_counter() - start,
             "notes": b.notes}
     write_report(report_dir, meta, tables, plots)
     b.log(f"report written to {report_dir / 'report.md'} "
@@ -439,8 +440,7 @@ def head_to_head_table(b: Bench, runs: list[Run], test: TestSet, tp: Table) -> T
     return t
 
 
-def environment_table(b: Bench, suite: Suite) -> Table:
-    env = environment()
+def environment_table(b: Bench, suite: Suite, env: dict) -> Table:
     t = Table("environment", "6. Environment", [("key", "what", ""), ("value", "value", "")],
               keys=("key",))
     t.rows = [{"key": k, "value": str(v)} for k, v in env.items()]

@@ -1,0 +1,112 @@
+"""The README's headline numbers, rendered from the reports kept in ``docs/benchmarks``.
+
+``crnn-bench headline --write README.md`` replaces the block between the two markers, so
+the README never holds a number that a report did not measure; a test checks it is current.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from captchagen.errors import UsageError
+
+START, END = "<!-- headline:start -->", "<!-- headline:end -->"
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _row(table: dict, **match) -> dict | None:
+    return next((r for r in table["rows"] if all(r.get(k) == v for k, v in match.items())),
+                None)
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f}%"
+
+
+def headline(docs: Path) -> str:
+    """Markdown bullets quoting the measured figures, each with the report it comes from."""
+    lines: list[str] = []
+    gen = _load(docs / "generator.json")
+    if gen:
+        g = gen["captchagen_make"]
+        lines.append(
+            f"- **Generator** ([report](docs/benchmarks/generator.md)): `captchagen make` writes "
+            f"{g['images_per_s']:.0f} images/s on {gen['environment']['cpu_cores']} cores, "
+            f"{gen['speedup']:.2f}x the tutorial loop "
+            f"({gen['tutorial_loop']['images_per_s']:.0f} images/s); {g['images']:,} images in "
+            f"{g['images'] / g['images_per_s']:.0f} s, peak memory {g['peak_rss_mib']:.0f} MiB "
+            f"({gen['peak_rss_growth']:.2f}x that of a {gen['captchagen_make_small']['images']:,}"
+            "-image run).")
+    std = _load(docs / "standard" / "report.json")
+    if std:
+        acc = std["tables"]["accuracy"]
+        test = next(r["test_set"] for r in acc["rows"] if r["test_set"].startswith("in-dist"))
+        parts = []
+        for r in acc["rows"]:
+            if r["test_set"] == test:
+                parts.append(f"{r['model']} {_pct(r['sequence_accuracy'])}")
+        lines.append(
+            f"- **Accuracy** ([standard suite](docs/benchmarks/standard/report.md), "
+            f"{acc['rows'][0]['n'] if acc['rows'] else 0:,} unseen generated captchas, "
+            f"2 CPU cores): " + ", ".join(parts) + ".")
+        seven = [r for r in acc["rows"] if r["test_set"].startswith("length 7")]
+        if seven:
+            lines.append("- **Unseen length 7**: " + ", ".join(
+                f"{r['model']} {_pct(r['sequence_accuracy'])}" for r in seven) + ".")
+        real = [r for r in acc["rows"] if r["test_set"].startswith("real")]
+        if real:
+            lines.append(f"- **Real captchas** ({real[0]['test_set']}): " + ", ".join(
+                f"{r['model']} {_pct(r['sequence_accuracy'])} in "
+                f"{r['train_seconds'] / 60:.0f} min of CPU training" for r in real) + ".")
+        tp = std["tables"]["throughput"]
+        r32 = _row(tp, model="crnn-small", runtime="onnxruntime", batch_size=32)
+        if r32:
+            lines.append(
+                f"- **Inference**, crnn-small on 2 CPU threads at batch 32: "
+                f"{r32['model_images_per_s']:,.0f} images/s (forward + decoding), "
+                f"{r32['images_per_s']:,.0f} images/s from PNG files.")
+        h2h = std["tables"]["head_to_head"]
+        ours = _row(h2h, solver="crnn-small")
+        peer = next((r for r in h2h["rows"] if r["solver"].startswith("ddddocr")), None)
+        if ours and peer:
+            lines.append(
+                f"- **Against ddddocr** (same {ours['n']} images): crnn-small reads "
+                f"{_pct(ours['sequence_accuracy'])} at {ours['p50_ms']:.1f} ms per image; "
+                f"{peer['solver']} {_pct(peer['sequence_accuracy'])} at "
+                f"{peer['p50_ms']:.1f} ms.")
+    dec = _load(docs / "decoding.json")
+    if dec:
+        rows = dec["rows"]
+        big = max(r["batch_size"] for r in rows)
+
+        def speed(name: str) -> float | None:
+            r = next((r for r in rows if r["batch_size"] == big
+                      and r["implementation"] == name), None)
+            return r["sequences_per_s"] if r else None
+
+        greedy, loop = speed("ours greedy"), speed("reference loop")
+        fcd = speed("fast-ctc-decode viterbi")
+        beam_name = next(r["implementation"] for r in rows if r["implementation"]
+                         .startswith("ours beam"))
+        beam, fcd_beam = speed(beam_name), speed(beam_name.replace("ours", "fast-ctc-decode"))
+        text = (f"- **CTC decoding** ([report](docs/benchmarks/decoding.md), {big:,} rows): "
+                f"greedy {greedy:,.0f} sequences/s, {greedy / loop:.0f}x the per-frame loop")
+        if fcd:
+            text += f" and {greedy / fcd:.1f}x fast-ctc-decode"
+        text += f"; beam search (width 10) {beam:,.0f} sequences/s"
+        if fcd_beam:
+            text += f", {beam / fcd_beam:.1f}x fast-ctc-decode's"
+        lines.append(text + ".")
+    return "\n".join(lines) if lines else "- (no benchmark reports in docs/benchmarks yet)"
+
+
+def replace_block(readme: str, block: str) -> str:
+    if START not in readme or END not in readme:
+        raise UsageError(f"README has no {START} ... {END} block")
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{block}\n{END}{tail}"
