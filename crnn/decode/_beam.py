@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from crnn.decode._common import (
@@ -72,9 +73,9 @@ def beam_decode(
     ``nbest > 1`` also returns up to that many (text, log-probability) pairs per row.
 
     ``log_prob`` sums the alignments of the text that the search kept: a lower bound on the
-    text's log-probability. A row whose best path alone holds more than half of the
-    probability skips the search: that path's text is then more probable than all other
-    texts together, which is what an exact search returns, and its ``log_prob`` is the path's.
+    text's log-probability. A row whose best path's text holds more than half of the
+    probability skips the search: that text is more probable than all others together,
+    which is what an exact search returns, and its ``log_prob`` is the text's, exactly.
     """
     if width < 1 or nbest < 1:
         raise ValueError(f"width and nbest must be >= 1, got width={width}, nbest={nbest}")
@@ -124,23 +125,28 @@ def beam_decode(
 
 
 def _decided_rows(lp: Tensor, span: tuple[int, int] | None) -> tuple[Tensor, Tensor, Tensor]:
-    """(T, N, C) -> rows whose best path holds over half the probability; paths; path scores.
+    """(T, N, C) -> rows decided without search; best paths; their texts' log-probabilities.
 
-    With total probability Z, a path of probability above Z / 2 makes its text more probable
-    than all other texts together: exact search returns it. Rows must also pass the cheaper
-    test against 1/2 (Z = 1 for log-softmax outputs), so Z is summed only for those.
+    With total probability Z, a text of probability above Z / 2 is more probable than all
+    other texts together: exact search returns it. The candidate is the best path's text; its
+    probability, summed over all its alignments, comes from ``ctc_loss`` in one batched call.
+    On a trained model's outputs this decides nearly every row (a path alone rarely holds half
+    the mass: the same text has many alignments).
     """
     best, path = best_classes(lp)
-    score = best.sum(0)
-    candidate = score > _LOG_HALF
+    emit = collapse(path)  # (T, N), the class each frame adds to the text, 0 for none
+    count = (emit != 0).sum(0)
+    rows_first = emit.t()
+    targets = rows_first[rows_first != 0]  # the texts, concatenated row after row
+    frames = torch.full_like(count, lp.shape[0])
+    # zero_infinity stays off: an impossible text must score -inf, not log 1.
+    text = -F.ctc_loss(lp, targets, frames, count, blank=0, reduction="none")
+    text = torch.maximum(text, best.sum(0))  # never below the path it contains (rounding)
+    mass = torch.logsumexp(lp, 2).sum(0)  # log Z: 0 unless ``allowed`` dropped columns
+    decided = text - mass > _LOG_HALF
     if span is not None:
-        count = (collapse(path) != 0).sum(0)
-        candidate &= (count >= span[0]) & (count <= span[1])
-    rows = candidate.nonzero()[:, 0]
-    if len(rows):
-        mass = torch.logsumexp(lp.index_select(1, rows), 2).sum(0)
-        rows = rows[score[rows] - mass > _LOG_HALF]
-    return rows, path, score
+        decided &= (count >= span[0]) & (count <= span[1])
+    return decided.nonzero()[:, 0], path, text
 
 
 def _search_texts(
