@@ -27,26 +27,25 @@ def gen(cli_run):
     return lambda *args: cli_run(cli, "captchagen", *args)
 
 
+def _dataset(tmp_path_factory, name, charset, lengths, n, seed, workers):
+    from captchagen import CaptchaSpec, DatasetJob, parse_charset, write_dataset
+
+    root = tmp_path_factory.mktemp(name) / "data"
+    spec = CaptchaSpec(charset=parse_charset(charset), min_len=lengths[0], max_len=lengths[1])
+    write_dataset(DatasetJob(spec=spec, n=n, seed=seed), root, workers=workers)
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """64 captchas of 3-4 digits+lower: the data of the fast model tests."""
-    from captchagen import CaptchaSpec, DatasetJob, parse_charset, write_dataset
-
-    root = tmp_path_factory.mktemp("tiny") / "data"
-    spec = CaptchaSpec(charset=parse_charset("alnum"), min_len=3, max_len=4)
-    write_dataset(DatasetJob(spec=spec, n=64, seed=5), root, workers=1)
-    return root
+    return _dataset(tmp_path_factory, "tiny", "alnum", (3, 4), n=64, seed=5, workers=1)
 
 
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory):
-    """256 captchas of 4-5 chars: for resume and distributed tests."""
-    from captchagen import CaptchaSpec, DatasetJob, parse_charset, write_dataset
-
-    root = tmp_path_factory.mktemp("small") / "data"
-    spec = CaptchaSpec(charset=parse_charset("digits"), min_len=4, max_len=5)
-    write_dataset(DatasetJob(spec=spec, n=256, seed=9), root, workers=2)
-    return root
+    """256 captchas of 4-5 digits: for resume and distributed tests."""
+    return _dataset(tmp_path_factory, "small", "digits", (4, 5), n=256, seed=9, workers=2)
 
 
 @pytest.fixture
