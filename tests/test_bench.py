@@ -135,3 +135,15 @@ def test_suite_files_load_and_bad_ones_are_refused(tmp_path, cli_run):
     assert code == 2 and "minutez" in err
     code, _, err = cli_run(cli, "crnn-bench", "run", "--suite", "nope")
     assert code == 2 and "unknown suite" in err
+
+
+def test_models_picks_a_subset_of_the_suite(tmp_path, cli_run):
+    from crnn.bench.cli import cli
+    from crnn.bench.suite import select_models
+
+    standard = load_suite("standard")
+    picked = select_models(standard, ["cnn-fixed-small", "crnn"])
+    assert [m.name for m in picked.models] == ["cnn-fixed", "crnn", "crnn"]
+    code, _, err = cli_run(cli, "crnn-bench", "run", "--suite", "tiny", "--models", "rnn",
+                           "--out", tmp_path / "o")
+    assert code == 2 and "unknown model(s) rnn" in err and not (tmp_path / "o").exists()

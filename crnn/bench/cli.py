@@ -27,18 +27,23 @@ def cli() -> None:
 @click.option("--real", type=click.Path(path_type=Path), default=None,
               help="A folder of real captchas named by label, trained on its 90% split.")
 @click.option("--seed", type=int, default=None, help="Override the suite's seed.")
+@click.option("--models", default=None,
+              help="Only these of the suite's models, by name or title, comma-separated "
+                   "(e.g. crnn-small,cnn-fixed-small).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def run(suite: str, device: str, out: Path | None, real: Path | None, seed: int | None,
-        quiet: bool) -> None:
+        models: str | None, quiet: bool) -> None:
     """Generate, train, evaluate, measure and write the report (Markdown, HTML, JSON, CSV)."""
     import dataclasses
 
     from crnn.bench.runner import run_suite
-    from crnn.bench.suite import load_suite
+    from crnn.bench.suite import load_suite, select_models
 
     s = load_suite(suite)
     if seed is not None:
         s = dataclasses.replace(s, seed=seed)
+    if models is not None:
+        s = select_models(s, [m.strip() for m in models.split(",") if m.strip()])
     if real is not None and not real.is_dir():
         raise UsageError(f"--real folder not found: {real}")
     out = out or Path("bench-out") / s.name

@@ -146,6 +146,17 @@ def load_suite(name: str) -> Suite:
         raise UsageError(f"suite {path}: {e}") from None
 
 
+def select_models(suite: Suite, wanted: list[str]) -> Suite:
+    """The suite restricted to the models named (by name, like ``crnn``, or title)."""
+    known = {m.title for m in suite.models} | {m.name for m in suite.models}
+    unknown = [w for w in wanted if w not in known]
+    if unknown or not wanted:
+        raise UsageError(f"--models: unknown model(s) {', '.join(unknown) or '(none given)'}; "
+                         f"suite {suite.name} has: {', '.join(m.title for m in suite.models)}")
+    kept = tuple(m for m in suite.models if m.title in wanted or m.name in wanted)
+    return dataclasses.replace(suite, models=kept)
+
+
 def _plan(cls, table: dict):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(table) - names
