@@ -22,3 +22,23 @@ def test_readme_headline_is_rendered_from_the_kept_reports():
     block = readme.split(START, 1)[1].split(END, 1)[0].strip()
     assert block == headline(ROOT / "docs" / "benchmarks").strip()
     assert "%" in block or "images/s" in block  # it quotes measured figures
+
+
+def test_headline_reports_both_runs_and_the_margin(tmp_path):
+    import json
+
+    def report(crnn: float, cnn: float) -> dict:
+        rows = [{"model": m, "test_set": "in-distribution (4-6)", "n": 2000,
+                 "sequence_accuracy": acc} for m, acc in (("crnn-small", crnn),
+                                                          ("cnn-fixed-small", cnn))]
+        empty = {"rows": []}
+        return {"tables": {"accuracy": {"rows": rows}, "throughput": empty,
+                           "head_to_head": empty}}
+
+    for name, r in (("standard", report(0.99, 0.97)), ("standard-seed1", report(0.985, 0.975))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(report(0, 0) | r))
+    text = headline(tmp_path)
+    assert "crnn-small 99.00%, cnn-fixed-small 97.00%" in text
+    assert "crnn-small 99.00% then 98.50%" in text
+    assert "largest spread 0.50 points" in text and "by 1.00 points or more" in text

@@ -53,6 +53,9 @@ def headline(docs: Path) -> str:
             f"- **Accuracy** ([standard suite](docs/benchmarks/standard/report.md), "
             f"{acc['rows'][0]['n'] if acc['rows'] else 0:,} unseen generated captchas, "
             f"2 CPU cores): " + ", ".join(parts) + ".")
+        second = _load(docs / "standard-seed1" / "report.json")
+        if second:
+            lines.append(_spread_line(acc, second["tables"]["accuracy"], test))
         seven = [r for r in acc["rows"] if r["test_set"].startswith("length 7")]
         if seven:
             lines.append("- **Unseen length 7**: " + ", ".join(
@@ -102,6 +105,25 @@ def headline(docs: Path) -> str:
             text += f", {beam / fcd_beam:.1f}x fast-ctc-decode's"
         lines.append(text + ".")
     return "\n".join(lines) if lines else "- (no benchmark reports in docs/benchmarks yet)"
+
+
+def _spread_line(first: dict, second: dict, test: str) -> str:
+    """Both runs' in-distribution accuracy per model, the CRNN's margin and the spread."""
+    def by_model(table: dict) -> dict[str, float]:
+        return {r["model"]: r["sequence_accuracy"] for r in table["rows"]
+                if r["test_set"] == test}
+
+    a, b = by_model(first), by_model(second)
+    both = [m for m in a if m in b]
+    text = ("- **Run to run** ([second run, seed 1](docs/benchmarks/standard-seed1/report.md)): "
+            + ", ".join(f"{m} {_pct(a[m])} then {_pct(b[m])}" for m in both))
+    if both:
+        spread = max(abs(a[m] - b[m]) for m in both)
+        text += f"; largest spread {100 * spread:.2f} points"
+    if "crnn-small" in both and "cnn-fixed-small" in both:
+        margins = [r["crnn-small"] - r["cnn-fixed-small"] for r in (a, b)]
+        text += (f"; CRNN over the CNN baseline by {100 * min(margins):.2f} points or more")
+    return text + "."
 
 
 def replace_block(readme: str, block: str) -> str:
