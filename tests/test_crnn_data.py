@@ -11,7 +11,7 @@ import torch
 from captchagen import CaptchaSpec, iter_captchas
 from crnn.data.augment import augment
 from crnn.data.batches import EpochBatches, GeneratedBatches
-from crnn.data.images import gray_from_bytes, load_gray, to_gray
+from crnn.data.images import to_gray
 from crnn.schedule import lr_factor
 from crnn.train import TrainConfig, train
 
@@ -63,13 +63,3 @@ def test_schedules_warm_up_peak_and_decay(kind):
     assert f[0] < 0.1 and max(f) == pytest.approx(1.0, abs=1e-3)
     assert f.index(max(f)) == 10 and f[-1] < 0.02
     assert all(a >= b for a, b in itertools.pairwise(f[10:]))
-
-
-def test_bytes_decode_the_same_on_one_thread_or_two(tiny_dataset):
-    paths = sorted((tiny_dataset / "images").iterdir())[:9]
-    blobs = [p.read_bytes() for p in paths]
-    one = gray_from_bytes(blobs, 32, 128, threads=1)
-    two = gray_from_bytes(blobs, 32, 128, threads=2)
-    assert one.shape == (9, 32, 128) and one.dtype == torch.uint8
-    assert torch.equal(one, two)  # the order of the files is kept
-    assert torch.equal(one[3], torch.tensor(load_gray(paths[3], 32, 128)))

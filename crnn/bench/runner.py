@@ -396,8 +396,7 @@ def throughput_table(b: Bench, runs: list[Run], test: TestSet) -> Table:
     finally:
         torch.set_num_threads(threads)
     t.notes += [f"CPU rows use {p.threads} threads. Each call reads encoded PNG files to "
-                "strings: preprocessing (PNG decoding, grayscale, resize; on as many threads), "
-                "forward pass and "
+                "strings: preprocessing (PNG decoding, grayscale, resize), forward pass and "
                 "greedy decoding are timed apart; images/s counts all three, 'model only' "
                 "the forward pass and decoding.",
                 "torch: eager PyTorch with batch norms folded into the convolutions, "

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import io
 import multiprocessing as mp
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,28 +34,6 @@ def load_gray(path: str | Path, height: int, width: int) -> np.ndarray:
     with Image.open(path) as im:
         im.load()
         return to_gray(im, height, width)
-
-
-def gray_from_bytes(blobs: Sequence[bytes], height: int, width: int,
-                    threads: int = 1) -> Tensor:
-    """Encoded images (PNG, JPEG bytes) -> ``(N, H, W)`` uint8, decoded by ``threads`` threads.
-
-    Threads pay off because Pillow releases the GIL while it decodes, converts and resizes.
-    """
-    def one(blob: bytes) -> np.ndarray:
-        with Image.open(io.BytesIO(blob)) as im:
-            return to_gray(im, height, width)
-
-    if threads > 1 and len(blobs) > 1:
-        arrays = list(_thread_pool(threads).map(one, blobs))
-    else:
-        arrays = [one(b) for b in blobs]
-    return torch.from_numpy(np.stack(arrays))
-
-
-@functools.cache
-def _thread_pool(threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(threads, thread_name_prefix="decode")
 
 
 def _load_or_none(args: tuple[str, int, int]) -> np.ndarray | str:
