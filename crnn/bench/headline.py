@@ -41,6 +41,12 @@ def headline(docs: Path) -> str:
             f"{g['images'] / g['images_per_s']:.0f} s, peak memory {g['peak_rss_mib']:.0f} MiB "
             f"({gen['peak_rss_growth']:.2f}x that of a {gen['captchagen_make_small']['images']:,}"
             "-image run).")
+    quick = _load(docs / "quick" / "report.json")
+    if quick:
+        lines.append(
+            f"- **Quick suite** ([report](docs/benchmarks/quick/report.md)): generate, train 3 "
+            f"models, evaluate, measure and report in {quick['meta']['wall_seconds'] / 60:.1f} "
+            f"min on {quick['meta']['environment']['cpu_cores']} CPU cores.")
     std = _load(docs / "standard" / "report.json")
     if std:
         acc = std["tables"]["accuracy"]
