@@ -44,24 +44,23 @@ def headline(docs: Path) -> str:
     quick = _load(docs / "quick" / "report.json")
     if quick:
         lines.append(
-            f"- **Quick suite** ([report](docs/benchmarks/quick/report.md)): generate, train 3 "
-            f"models, evaluate, measure and report in {quick['meta']['wall_seconds'] / 60:.1f} "
-            f"min on {quick['meta']['environment']['cpu_cores']} CPU cores.")
+            f"- **Quick suite** ([report](docs/benchmarks/quick/report.md)): generate, train "
+            f"{len(quick['meta']['suite_config']['models'])} models, evaluate, measure and "
+            f"report in {quick['meta']['wall_seconds'] / 60:.1f} min on "
+            f"{quick['meta']['environment']['cpu_cores']} CPU cores.")
     std = _load(docs / "standard" / "report.json")
     if std:
-        acc = std["tables"]["accuracy"]
-        test = next(r["test_set"] for r in acc["rows"] if r["test_set"].startswith("in-dist"))
-        parts = []
-        for r in acc["rows"]:
-            if r["test_set"] == test:
-                parts.append(f"{r['model']} {_pct(r['sequence_accuracy'])}")
+        acc, meta = std["tables"]["accuracy"], std["meta"]
+        cores = meta["environment"]["cpu_cores"]
+        rows = [r for r in acc["rows"] if r["test_set"].startswith("in-dist")]
+        test = rows[0]["test_set"]
         lines.append(
             f"- **Accuracy** ([standard suite](docs/benchmarks/standard/report.md), "
-            f"{acc['rows'][0]['n'] if acc['rows'] else 0:,} unseen generated captchas, "
-            f"2 CPU cores): " + ", ".join(parts) + ".")
+            f"{rows[0]['n']:,} unseen generated captchas, {cores} CPU cores): "
+            + ", ".join(f"{r['model']} {_pct(r['sequence_accuracy'])}" for r in rows) + ".")
         second = _load(docs / "standard-seed1" / "report.json")
         if second:
-            lines.append(_spread_line(acc, second["tables"]["accuracy"], test))
+            lines.append(_spread_line(acc, second, test))
         seven = [r for r in acc["rows"] if r["test_set"].startswith("length 7")]
         if seven:
             lines.append("- **Unseen length 7**: " + ", ".join(
@@ -75,7 +74,8 @@ def headline(docs: Path) -> str:
         r32 = _row(tp, model="crnn-small", runtime="onnxruntime", batch_size=32)
         if r32:
             lines.append(
-                f"- **Inference**, crnn-small on 2 CPU threads at batch 32: "
+                f"- **Inference**, crnn-small on {meta['suite_config']['throughput']['threads']} "
+                f"CPU threads at batch 32: "
                 f"{r32['model_images_per_s']:,.0f} images/s (forward + decoding), "
                 f"{r32['images_per_s']:,.0f} images/s from PNG files.")
         h2h = std["tables"]["head_to_head"]
@@ -106,22 +106,24 @@ def headline(docs: Path) -> str:
                 f"greedy {greedy:,.0f} sequences/s, {greedy / loop:.0f}x the per-frame loop")
         if fcd:
             text += f" and {greedy / fcd:.1f}x fast-ctc-decode"
-        text += f"; beam search (width 10) {beam:,.0f} sequences/s"
+        text += f"; {beam_name.replace('ours beam', 'beam search')} {beam:,.0f} sequences/s"
         if fcd_beam:
             text += f", {beam / fcd_beam:.1f}x fast-ctc-decode's"
         lines.append(text + ".")
     return "\n".join(lines) if lines else "- (no benchmark reports in docs/benchmarks yet)"
 
 
-def _spread_line(first: dict, second: dict, test: str) -> str:
+def _spread_line(first: dict, second_report: dict, test: str) -> str:
     """Both runs' in-distribution accuracy per model, the CRNN's margin and the spread."""
     def by_model(table: dict) -> dict[str, float]:
         return {r["model"]: r["sequence_accuracy"] for r in table["rows"]
                 if r["test_set"] == test}
 
-    a, b = by_model(first), by_model(second)
+    a, b = by_model(first), by_model(second_report["tables"]["accuracy"])
     both = [m for m in a if m in b]
-    text = ("- **Run to run** ([second run, seed 1](docs/benchmarks/standard-seed1/report.md)): "
+    seed = second_report["meta"]["suite_config"]["seed"]
+    text = (f"- **Run to run** ([second run, seed {seed}]"
+            "(docs/benchmarks/standard-seed1/report.md)): "
             + ", ".join(f"{m} {_pct(a[m])} then {_pct(b[m])}" for m in both))
     if both:
         spread = max(abs(a[m] - b[m]) for m in both)
