@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from captchagen.errors import UsageError
+from captchagen.manifest import write_json
 from crnn import decode
 from crnn.checkpoint import read_checkpoint, save_checkpoint
 from crnn.data.augment import augment
@@ -220,9 +221,8 @@ def train(cfg: TrainConfig) -> dict:
                              f"{resume['model_config']['charset']!r})")
         if d.main:
             start_run_dir(out, resume)
-            (out / "config.json").write_text(json.dumps(
-                {"train": _jsonable(cfg), "model": config.to_dict(), "world_size": d.world},
-                indent=2))
+            write_json(out / "config.json", {"train": _jsonable(cfg), "model": config.to_dict(),
+                                             "world_size": d.world})
         barrier(d)
         return _fit(cfg, d, device, out, data, config, resume)
     finally:
@@ -441,7 +441,7 @@ def _finish(out: Path, config: ModelConfig, state: State, d: Dist, device: torch
         "best_val_sequence_accuracy": state.best, "first_correct_s": state.first_correct_s,
         "parameters": sum(p.numel() for p in create_model(config).parameters()),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "summary.json", summary)
     try:
         plot_curve(out / "metrics.csv", out / "curve.png")
     except Exception as e:  # a plot is a nicety; never lose a finished run over it

@@ -147,3 +147,32 @@ def test_models_picks_a_subset_of_the_suite(tmp_path, cli_run):
     code, _, err = cli_run(cli, "crnn-bench", "run", "--suite", "tiny", "--models", "rnn",
                            "--out", tmp_path / "o")
     assert code == 2 and "unknown model(s) rnn" in err and not (tmp_path / "o").exists()
+
+
+def test_decode_speed_writes_a_dated_report(tmp_path, capsys):
+    from crnn.bench import decode_speed
+
+    out = tmp_path / "docs" / "decoding"
+    decode_speed.main(["--rows", "32", "--frames", "12", "--min-seconds", "0.01",
+                       "--out", str(out)])
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["environment"]["date"] and "--rows 32" in doc["command"]
+    greedy = [r for r in doc["rows"] if r["implementation"] == "ours greedy"]
+    assert greedy and all(r["sequences_per_s"] > 0 for r in greedy)
+    md = out.with_suffix(".md").read_text()
+    assert md.startswith("# CTC decoding speed") and doc["command"] in md
+    assert not list(out.parent.glob(".*.tmp"))  # written atomically
+
+def test_headline_write_replaces_only_the_block(tmp_path, cli_run):
+    from crnn.bench.cli import cli
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- headline:start -->\nold\n<!-- headline:end -->\ntail\n")
+    docs = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+    code, _, err = cli_run(cli, "crnn-bench", "headline", "--docs", docs, "--write", readme)
+    text = readme.read_text()
+    assert code == 0, err
+    assert "old" not in text and "**CTC decoding**" in text and text.endswith("tail\n")
+    readme.write_text("no markers\n")
+    code, _, err = cli_run(cli, "crnn-bench", "headline", "--write", readme)
+    assert code == 2 and "headline:start" in err and readme.read_text() == "no markers\n"

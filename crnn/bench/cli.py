@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from captchagen.errors import UsageError, run_cli
+from captchagen.manifest import atomic_write
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,7 +64,7 @@ def compare(a: Path, b: Path, out: Path | None) -> None:
 
     text = compare_markdown(load_report(a), load_report(b), str(a), str(b))
     if out:
-        out.write_text(text)
+        atomic_write(out, text.encode())
     click.echo(text)
 
 
@@ -81,7 +82,7 @@ def headline(docs: Path, readme: Path | None) -> None:
     if readme is None:
         click.echo(block)
         return
-    readme.write_text(replace_block(readme.read_text(), block))
+    atomic_write(readme, replace_block(readme.read_text(), block).encode())
     click.echo(f"crnn-bench: headline of {readme} updated from {docs}")
 
 

@@ -300,10 +300,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _write(out: str, text: str, rows: list[dict], argv: Sequence[str] | None) -> None:
     """The table as Markdown (with date, machine and command) and JSON, next to each other."""
-    import json
     import sys
     from pathlib import Path
 
+    from captchagen.manifest import atomic_write, write_json
     from crnn.bench.environment import environment
 
     env = environment()
@@ -314,10 +314,8 @@ def _write(out: str, text: str, rows: list[dict], argv: Sequence[str] | None) ->
         f"# CTC decoding speed\n\n{env['date']} on {env['cpu']} ({env['cpu_cores']} cores, "
         f"GPU: {env['gpu']}), commit {env['git_commit']}.\nCommand: `{command}`\n\n"
     )
-    path.with_suffix(".md").write_text(head + text + "\n")
-    path.with_suffix(".json").write_text(
-        json.dumps({"command": command, "environment": env, "rows": rows}, indent=2) + "\n"
-    )
+    atomic_write(path.with_suffix(".md"), (head + text + "\n").encode())
+    write_json(path.with_suffix(".json"), {"command": command, "environment": env, "rows": rows})
 
 
 def _markdown(rows: list[dict]) -> str:
