@@ -184,8 +184,7 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
     if real is not None:
         real_train, real_test = b.real_split()
         runs += [b.train_model(m, real_train, real_test.path, real=True) for m in suite.models
-                 if not suite.real.models or m.title in suite.real.models
-                 or m.name in suite.real.models]
+                 if not suite.real.models or m.named_in(suite.real.models)]
 
     b.log("evaluating")
     tables = [accuracy_table(b, runs, tests, real_test)]
@@ -344,7 +343,8 @@ def decoding_table(b: Bench, runs: list[Run], test: TestSet) -> Table:
             lp = lp.repeat(1, -(-p.rows // lp.shape[1]), 1)[:, : p.rows].contiguous()
             sources.append((f"{run.plan.title} outputs", lp, reader.config.charset))
         synthetic = decode_speed.peaked_log_probs(p.rows, device=device)
-        sources.append(("synthetic peaked", synthetic, decode_speed.default_charset(36)))
+        charset = decode_speed.default_charset(synthetic.shape[2] - 1)
+        sources.append(("synthetic peaked", synthetic, charset))
         for name, lp, charset in sources:
             rows = decode_speed.run_decode_benchmark(lp, charset, batch_sizes=p.batch_sizes,
                                                      beam_width=p.beam_width,

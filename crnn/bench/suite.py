@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,10 @@ class ModelPlan:
     @property
     def title(self) -> str:
         return self.label or f"{self.name}-{self.size}"
+
+    def named_in(self, names: Sequence[str]) -> bool:
+        """Whether ``names`` picks this model, by its name (``crnn``) or its title."""
+        return self.name in names or self.title in names
 
 
 @dataclass(frozen=True)
@@ -148,13 +153,11 @@ def load_suite(name: str) -> Suite:
 
 def select_models(suite: Suite, wanted: list[str]) -> Suite:
     """The suite restricted to the models named (by name, like ``crnn``, or title)."""
-    known = {m.title for m in suite.models} | {m.name for m in suite.models}
-    unknown = [w for w in wanted if w not in known]
+    unknown = [w for w in wanted if not any(m.named_in([w]) for m in suite.models)]
     if unknown or not wanted:
         raise UsageError(f"--models: unknown model(s) {', '.join(unknown) or '(none given)'}; "
                          f"suite {suite.name} has: {', '.join(m.title for m in suite.models)}")
-    kept = tuple(m for m in suite.models if m.title in wanted or m.name in wanted)
-    return dataclasses.replace(suite, models=kept)
+    return dataclasses.replace(suite, models=tuple(m for m in suite.models if m.named_in(wanted)))
 
 
 def _plan(cls, table: dict):
