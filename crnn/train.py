@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -324,9 +325,7 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
     last_eval, t_last, stop = state.elapsed, time.perf_counter(), False
     while not stop:
         epoch, start = divmod(state.step, spe)
-        t_fetch = time.perf_counter()
-        for images, texts in data.train.epoch(epoch, start):
-            state.data_wait += time.perf_counter() - t_fetch
+        for images, texts in _timed(data.train.epoch(epoch, start), state):
             model.train()
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor(progress(), cfg.schedule, cfg.warmup)
@@ -363,7 +362,6 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
                 or (budget is not None and state.elapsed - last_eval >= cfg.eval_seconds))
             done, due = agree([done, due], d, device)
             if not (due or done):
-                t_fetch = time.perf_counter()
                 continue
             # Evaluation, logging and checkpoints: rank 0 only, the others wait in agree().
             last_eval = state.elapsed
@@ -399,11 +397,23 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
             window = _Window()
             if stop:
                 break
-            t_fetch = time.perf_counter()
     data.train.close()
     if bar is not None:
         bar.close()
     return _finish(out, config, state, d, device) if d.main else {}
+
+
+def _timed(batches: Iterable, state: State) -> Iterator:
+    """``batches``, adding the time spent waiting for each one to ``state.data_wait``."""
+    it = iter(batches)
+    while True:
+        t = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        state.data_wait += time.perf_counter() - t
+        yield batch
 
 
 class _Window:

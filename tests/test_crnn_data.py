@@ -63,3 +63,19 @@ def test_schedules_warm_up_peak_and_decay(kind):
     assert f[0] < 0.1 and max(f) == pytest.approx(1.0, abs=1e-3)
     assert f.index(max(f)) == 10 and f[-1] < 0.02
     assert all(a >= b for a, b in itertools.pairwise(f[10:]))
+
+
+def test_data_wait_counts_only_the_time_spent_fetching():
+    import time
+
+    from crnn.train import State, _timed
+
+    def slow():
+        for i in range(3):
+            time.sleep(0.02)  # loading a batch
+            yield i
+
+    state = State()
+    for _ in _timed(slow(), state):
+        time.sleep(0.05)  # training on it: not data wait
+    assert 0.06 <= state.data_wait < 0.15
