@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from captchagen.errors import UsageError
 from crnn import decode
 from crnn.checkpoint import load_model
 from crnn.data.images import normalize
@@ -50,13 +51,13 @@ class Reader:
         """A reader tuned for inference: batch norms folded into the convolutions and
         channels-last memory; on the CPU (``backend`` auto or onnx), onnxruntime runs the
         model, which is the fastest of the three on our machines (see the benchmark)."""
+        if backend not in BACKENDS:
+            raise UsageError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         dev = pick_device(device)
+        if backend == "onnx" and dev.type != "cpu":
+            raise UsageError("the onnx backend runs on the CPU only")
         model, config, _ = load_model(path, dev)
         if backend == "onnx" or (backend == "auto" and dev.type == "cpu"):
-            if dev.type != "cpu":
-                from captchagen.errors import UsageError
-
-                raise UsageError("the onnx backend runs on the CPU only")
             return cls(model, config, dev, session=onnx_session(model, config, threads))
         return cls(fuse_for_inference(model), config, dev, amp=amp and dev.type == "cuda",
                    channels_last=True)
@@ -74,14 +75,10 @@ class Reader:
             out = self.model(x)
         return out.float()
 
-    @property
-    def backend(self) -> str:
-        return "onnxruntime" if self.session is not None else "torch"
-
     @contextlib.contextmanager
     def _torch_quiet(self) -> Iterator[None]:
         """Around onnxruntime's work, torch runs on one thread: its idle worker threads
-        otherwise spin on the cores that onnxruntime's threads need (2x slower here)."""
+        otherwise spin on the cores that onnxruntime's threads need."""
         threads = torch.get_num_threads()
         if self.session is None or threads == 1:
             yield
@@ -122,8 +119,8 @@ class Reader:
 
 
 def fuse_for_inference(model: nn.Module) -> nn.Module:
-    """Fold each batch norm into the convolution before it (same outputs, about twice as
-    fast on the CPU), and use channels-last memory."""
+    """Fold each batch norm into the convolution before it (same outputs, faster on the
+    CPU: ``benchmarks/test_bench_forward.py``), and use channels-last memory."""
     from torch.fx.experimental.optimization import fuse
 
     model.eval()

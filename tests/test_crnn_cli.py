@@ -135,6 +135,23 @@ def test_export_matches_torch(tmp_path, name, fmt):
         np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["crnn", "cnn-fixed"])
+def test_reader_backends_agree_with_the_plain_model(tmp_path, name):
+    from crnn.inference import Reader
+
+    cfg = ModelConfig(name=name, charset="0123456789", size="tiny", max_len=5)
+    ckpt = tmp_path / "m.ckpt"
+    save_checkpoint(ckpt, create_model(cfg), cfg, {})
+    model, _, _ = load_model(ckpt)
+    images = torch.randint(0, 256, (6, 32, 128), dtype=torch.uint8)
+    want = Reader(model.eval(), cfg, torch.device("cpu")).forward(images)
+    for backend in ("onnx", "torch"):  # onnxruntime; folded batch norms, channels-last
+        got = Reader.from_checkpoint(ckpt, "cpu", backend=backend).forward(images)
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    with pytest.raises(UsageError, match="unknown backend 'tensorrt'"):
+        Reader.from_checkpoint(ckpt, "cpu", backend="tensorrt")
+
+
 # Bad input ---------------------------------------------------------------------------------
 
 def _train(crnn_cli, data, out, *extra):
