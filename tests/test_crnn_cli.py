@@ -224,3 +224,20 @@ def test_checkpoints_never_unpickle_code(tmp_path, tiny_dataset, crnn_cli):
     code, _, err = crnn_cli("eval", "--ckpt", evil, "--data", tiny_dataset)
     assert code == 2 and "cannot read checkpoint" in err
     assert not Path("/tmp/crnn-pwned").exists()
+
+
+def test_train_option_defaults_are_the_config_defaults():
+    import dataclasses
+
+    import click
+
+    from crnn.cli import cli
+    from crnn.train import TrainConfig
+
+    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    train = cli.commands["train"]
+    ctx = click.Context(train)
+    options = {p.name: p.get_default(ctx) for p in train.params
+               if p.name in fields and not p.required}
+    assert len(options) > 25
+    assert {k: v for k, v in options.items() if v != fields[k]} == {}
