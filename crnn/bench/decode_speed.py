@@ -12,12 +12,16 @@ import logging
 import os
 import statistics
 import string
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from captchagen.manifest import atomic_write, write_json
+from crnn.bench.environment import environment
 from crnn.decode import beam, greedy, reference
 
 
@@ -300,12 +304,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _write(out: str, text: str, rows: list[dict], argv: Sequence[str] | None) -> None:
     """The table as Markdown (with date, machine and command) and JSON, next to each other."""
-    import sys
-    from pathlib import Path
-
-    from captchagen.manifest import atomic_write, write_json
-    from crnn.bench.environment import environment
-
     env = environment()
     command = "python -m crnn.bench.decode_speed " + " ".join(argv or sys.argv[1:])
     path = Path(out)
