@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import string
 
-from captchagen.errors import UsageError
+from plumbing.errors import UsageError
 
 PRESETS: dict[str, str] = {
     "digits": string.digits,

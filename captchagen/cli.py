@@ -14,7 +14,6 @@ import click
 
 from captchagen.charsets import PRESETS, parse_charset
 from captchagen.dataset import FORMATS, DatasetJob, merge_shards, write_dataset
-from captchagen.errors import UsageError, run_cli
 from captchagen.fonts import check_font, resolve_fonts
 from captchagen.manifest import read_dataset
 from captchagen.preview import contact_sheet, save_image
@@ -22,6 +21,8 @@ from captchagen.render import check_fit
 from captchagen.sampling import iter_captchas
 from captchagen.spec import NOISE_PRESETS, CaptchaSpec, parse_color, parse_length
 from captchagen.stats import format_stats, label_stats
+from plumbing.cli import run_cli
+from plumbing.errors import UsageError
 
 
 def _int_list(value: str, what: str) -> tuple[int, ...]:

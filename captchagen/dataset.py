@@ -21,22 +21,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from captchagen import __version__
-from captchagen.errors import UsageError
 from captchagen.fonts import file_sha256, resolve_fonts
 from captchagen.manifest import (
     IMAGES,
     INFO,
     MANIFEST,
-    atomic_write,
     format_rows,
     header_line,
     read_rows,
     trim_partial_row,
-    write_json,
 )
 from captchagen.render import check_fit, render_with_info
 from captchagen.sampling import label_for, rng_for
 from captchagen.spec import CaptchaSpec
+from plumbing.errors import UsageError
+from plumbing.files import atomic_write, write_json
 
 FORMATS = {"png": "PNG", "jpg": "JPEG"}
 CHUNK = 32  # images per worker task: large enough to amortise the IPC, small for smooth progress

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import ImageFont
 
-from captchagen.errors import UsageError
+from plumbing.errors import UsageError
 
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 

@@ -9,28 +9,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from captchagen.errors import UsageError
+from plumbing.errors import UsageError
 
 MANIFEST = "manifest.csv"
 INFO = "dataset.json"
 IMAGES = "images"
 COLUMNS = ("index", "file", "label", "length", "font", "font_sizes")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` so that ``path`` is either absent/old or complete, never partial."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, obj: dict) -> None:
-    atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 def format_rows(rows: list[tuple]) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from captchagen.errors import UsageError
-from captchagen.manifest import atomic_write
+from plumbing.errors import UsageError
+from plumbing.files import atomic_write
 
 
 def contact_sheet(

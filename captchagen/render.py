@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from captchagen.errors import UsageError
 from captchagen.fonts import load_font, resolve_fonts
 from captchagen.spec import CaptchaSpec, Color, NoiseSpec
+from plumbing.errors import UsageError
 
 MARGIN = 2  # pixels kept free of text on every side of the canvas
 # captcha's mask boost: anti-aliased edges become nearly opaque, giving its bold look.

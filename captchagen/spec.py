@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from captchagen.charsets import check_symbols
-from captchagen.errors import UsageError
+from plumbing.errors import UsageError
 
 Color = tuple[int, int, int]
 

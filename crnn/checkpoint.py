@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from captchagen.errors import UsageError
 from crnn.models import ModelConfig, create_model
+from plumbing.errors import UsageError
 
 FORMAT = "crnn-checkpoint/1"
 

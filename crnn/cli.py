@@ -7,9 +7,10 @@ import sys
 
 import click
 
-from captchagen.errors import UsageError, run_cli
 from captchagen.spec import parse_length
 from crnn.models import SIZES, model_names
+from plumbing.cli import run_cli
+from plumbing.errors import UsageError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from captchagen.errors import UsageError
 from crnn.checkpoint import load_model
 from crnn.data.images import MEAN, STD
 from crnn.models import ModelConfig
+from plumbing.errors import UsageError
 
 FORMATS = ("onnx", "torchscript")
 

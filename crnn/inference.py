@@ -10,20 +10,18 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from captchagen.errors import UsageError
 from crnn import decode
 from crnn.checkpoint import load_model
 from crnn.data.images import normalize
 from crnn.labels import decode_fixed
 from crnn.models import ModelConfig
+from plumbing.errors import UsageError
 
 
 def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        from captchagen.errors import UsageError
-
         raise UsageError("--device cuda asked for, but torch sees no CUDA device")
     return torch.device(device)
 

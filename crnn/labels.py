@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from captchagen.errors import UsageError
+from plumbing.errors import UsageError
 
 
 def charset_from_labels(labels: Sequence[str]) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from captchagen.errors import UsageError
 from crnn.data.images import decode_images
 from crnn.data.sources import IMAGE_SUFFIXES
 from crnn.inference import Reader
+from plumbing.errors import UsageError
 
 
 def image_paths(inputs: Iterable[str | Path]) -> list[Path]:

@@ -20,8 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from captchagen.errors import UsageError
-from captchagen.manifest import write_json
 from crnn import decode
 from crnn.checkpoint import read_checkpoint, save_checkpoint
 from crnn.data.augment import augment
@@ -35,6 +33,8 @@ from crnn.labels import charset_from_labels, check_labels, decode_fixed, encode_
 from crnn.models import ModelConfig, create_model
 from crnn.models.trunk import frames_for_width
 from crnn.schedule import lr_factor
+from plumbing.errors import UsageError
+from plumbing.files import write_json
 
 # Settings a resumed run may change; everything else must match the run it continues.
 RESUMABLE_CHANGES = {"epochs", "minutes", "patience", "progress", "workers", "threads", "resume",

@@ -10,7 +10,7 @@ def cli_run(capsys):
     """Run a CLI group in-process; returns (exit code, stdout, stderr)."""
 
     def run(group, prog: str, *args: str):
-        from captchagen.errors import run_cli
+        from plumbing.cli import run_cli
 
         code = run_cli(group, prog, [str(a) for a in args])
         out, err = capsys.readouterr()

@@ -9,9 +9,9 @@ import pytest
 
 from captchagen import CaptchaSpec, NoiseSpec, parse_charset, render, render_with_info, rng_for
 from captchagen.charsets import drop_confusable
-from captchagen.errors import UsageError
 from captchagen.render import MARGIN, check_fit
 from captchagen.sampling import label_for
+from plumbing.errors import UsageError
 
 
 def test_same_rng_same_pixels():

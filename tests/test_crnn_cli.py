@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from captchagen.errors import UsageError
 from crnn.checkpoint import load_model, save_checkpoint
 from crnn.data.sources import label_from_name, load_samples, split
 from crnn.export import export
 from crnn.metrics import edit_ops, score
 from crnn.models import ModelConfig, create_model
+from plumbing.errors import UsageError
 
 KAGGLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "captcha_images_v2"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from captchagen.errors import UsageError
 from crnn.models import ModelConfig, create_model, model_names
 from crnn.train import TrainConfig, check_capacity, train
+from plumbing.errors import UsageError
 
 CHARSET = "0123456789abcdefghijklmnopqrstuvwxyz"
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from captchagen.errors import UsageError, run_cli
-from captchagen.manifest import atomic_write
+from plumbing.cli import run_cli
+from plumbing.errors import UsageError
+from plumbing.files import atomic_write
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from captchagen.errors import UsageError
 from crnn.bench.report import fmt_cell
+from plumbing.errors import UsageError
 
 
 def load_report(path: str | Path) -> dict:

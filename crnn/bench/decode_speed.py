@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from captchagen.manifest import atomic_write, write_json
 from crnn.bench.environment import environment
 from crnn.decode import beam, greedy, reference
+from plumbing.files import atomic_write, write_json
 
 
 def peaked_log_probs(

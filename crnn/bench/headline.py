@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from captchagen.errors import UsageError
+from plumbing.errors import UsageError
 
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 

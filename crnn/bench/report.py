@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from captchagen.manifest import atomic_write
+from plumbing.files import atomic_write
 
 
 @dataclass

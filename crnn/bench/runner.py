@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from captchagen import CaptchaSpec, DatasetJob, parse_charset, write_dataset
-from captchagen.manifest import INFO, atomic_write
+from captchagen.manifest import INFO
 from captchagen.spec import NOISE_PRESETS, parse_length
 from crnn.bench import complexity, peer_ocr, throughput
 from crnn.bench.environment import environment
@@ -31,6 +31,7 @@ from crnn.evaluate import evaluate
 from crnn.inference import Reader
 from crnn.metrics import score
 from crnn.train import TrainConfig, train
+from plumbing.files import atomic_write
 
 
 @dataclass(frozen=True)

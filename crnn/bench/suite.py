@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from captchagen.errors import UsageError
+from plumbing.errors import UsageError
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites",
               Path(__file__).resolve().parents[2] / "benchmarks" / "suites")

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from captchagen.errors import UsageError
+from plumbing.errors import UsageError
 
 MEAN, STD = 0.5, 0.5  # grayscale in [0, 1] -> about [-1, 1]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from captchagen.errors import UsageError
 from captchagen.manifest import INFO, MANIFEST, read_dataset
 from captchagen.spec import CaptchaSpec
+from plumbing.errors import UsageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _DUPLICATE = re.compile(r"^(.*)_\d+$")  # 2b827_17.png is a second image of "2b827"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from captchagen.errors import UsageError
+from plumbing.errors import UsageError
 
 # Trunk widths per size: six 3x3 convs in the CRNN paper's VGG layout, then the LSTM width.
 SIZES: dict[str, dict] = {

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from torch import nn
 
-from captchagen.errors import UsageError
 from crnn.models.config import ModelConfig
+from plumbing.errors import UsageError
 
 _BUILDERS: dict[str, Callable[[ModelConfig], nn.Module]] = {}
 
