@@ -13,15 +13,24 @@ from pathlib import Path
 import click
 
 from captchagen.charsets import PRESETS, parse_charset
-from captchagen.dataset import FORMATS, DatasetJob, merge_shards, write_dataset
+from captchagen.dataset import DatasetJob, Run, merge_shards, write_dataset
 from captchagen.fonts import check_font, resolve_fonts
 from captchagen.manifest import read_dataset
-from captchagen.preview import contact_sheet, save_image
+from captchagen.outdir import check_not_an_input
+from captchagen.preview import Sheet, contact_sheet, save_image
 from captchagen.render import check_fit
 from captchagen.sampling import iter_captchas
-from captchagen.spec import NOISE_PRESETS, CaptchaSpec, parse_color, parse_length
+from captchagen.spec import (
+    MAX_LEN,
+    NOISE_PRESETS,
+    CaptchaSpec,
+    NoiseSpec,
+    parse_color,
+    parse_length,
+)
 from captchagen.stats import format_stats, label_stats
 from plumbing.cli import run_cli
+from plumbing.config import options_from
 from plumbing.errors import UsageError
 
 
@@ -44,32 +53,41 @@ def _float_pair(value: str, what: str) -> tuple[float, float]:
     return parts[0], parts[1]
 
 
+NOISE_KNOBS = tuple(f.name for f in dataclasses.fields(NoiseSpec))
+
+
+def _preset_help(name: str) -> str:
+    f = next(f for f in dataclasses.fields(NoiseSpec) if f.name == name)
+    return f"{f.metadata['help']} Default: the --noise preset's."
+
+
 def spec_options(f):
-    """The options that describe how a captcha looks, shared by ``make`` and ``preview``."""
+    """The options that describe how a captcha looks, shared by ``make`` and ``preview``.
+
+    The noise knobs come from ``NoiseSpec`` (help and bounds in one place); each is unset
+    unless given, so it overrides the ``--noise`` preset only then.
+    """
     options = [
         click.option("--len", "length", default="4-6", show_default=True,
-                     help="Label length N, or A-B for uniform lengths A..B."),
+                     help=f"Label length N, or A-B for uniform lengths A..B (at most {MAX_LEN})."),
         click.option("--charset", default="alnum", show_default=True,
                      help=f"Preset ({', '.join(PRESETS)}) or literal symbols (chars:XYZ)."),
         click.option("--exclude-confusable", is_flag=True,
                      help="Drop look-alike symbols such as 0/o/O and 1/l/I."),
-        click.option("--width", type=int, default=160, show_default=True),
-        click.option("--height", type=int, default=60, show_default=True),
+        click.option("--width", type=int, default=160, show_default=True,
+                     help="Image width in px, 16..4096."),
+        click.option("--height", type=int, default=60, show_default=True,
+                     help="Image height in px, 16..4096."),
         click.option("--fonts", multiple=True, metavar="FILE|DIR",
                      help="Font files or folders of them (repeatable). Default: captcha's font."),
         click.option("--font-sizes", default=None,
-                     help="Comma-separated sizes in px. Default: scaled to the height."),
+                     help="Comma-separated sizes in px, 4..1024. Default: scaled to the height."),
         click.option("--noise", type=click.Choice(list(NOISE_PRESETS)), default="default",
                      show_default=True, help="Distortion preset; the options below override it."),
-        click.option("--dots", type=int, default=None, help="Number of noise dots."),
-        click.option("--dot-width", type=int, default=None, help="Noise dot size in px."),
-        click.option("--curves", type=int, default=None, help="Number of noise arcs."),
-        click.option("--rotation", type=float, default=None, help="Max glyph rotation (deg)."),
-        click.option("--warp", default=None, help="Glyph warp LO,HI as fractions of its size."),
-        click.option("--overlap", type=float, default=None,
-                     help="Max overlap of neighbours, fraction of glyph width."),
-        click.option("--smooth/--no-smooth", default=None, help="captcha's SMOOTH filter."),
-        click.option("--blur", type=float, default=None, help="Gaussian blur radius (px)."),
+        options_from(NoiseSpec, exclude=("warp", "smooth"),
+                     **{k: None for k in NOISE_KNOBS}),
+        click.option("--warp", default=None, metavar="LO,HI", help=_preset_help("warp")),
+        click.option("--smooth/--no-smooth", default=None, help=_preset_help("smooth")),
         click.option("--background", default="random", show_default=True,
                      help="'random', '#rrggbb' or 'r,g,b'."),
         click.option("--text-color", default="random", show_default=True,
@@ -84,8 +102,7 @@ def spec_from_options(o: dict) -> CaptchaSpec:
     lo, hi = parse_length(o["length"])
     charset = parse_charset(o["charset"], o["exclude_confusable"])
     noise = NOISE_PRESETS[o["noise"]]
-    knobs = {k: o[k] for k in ("dots", "dot_width", "curves", "rotation", "overlap", "smooth",
-                               "blur") if o[k] is not None}
+    knobs = {k: o[k] for k in NOISE_KNOBS if o[k] is not None}
     if o["warp"] is not None:
         knobs["warp"] = _float_pair(o["warp"], "--warp")
     noise = dataclasses.replace(noise, **knobs)
@@ -120,32 +137,20 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
-              help="Output directory (images/, manifest.csv, dataset.json).")
-@click.option("--n", "n", type=int, default=1000, show_default=True, help="Number of images.")
+              help="Output directory (images/, manifest.csv, dataset.json); created with its "
+                   "parents if missing.")
+@options_from(DatasetJob)
 @spec_options
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=int, default=None, help="Processes. Default: all cores.")
-@click.option("--format", "image_format", type=click.Choice(list(FORMATS)), default="png",
-              show_default=True)
-@click.option("--png-level", type=int, default=1, show_default=True,
-              help="zlib level 0-9 (1 is far faster than 6 at about the same size).")
-@click.option("--jpeg-quality", type=int, default=90, show_default=True)
-@click.option("--name-by", type=click.Choice(["index", "label"]), default="index",
-              show_default=True, help="File names: 000123.png or 2b827.png (duplicates _1, _2).")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run in OUT.")
-@click.option("--overwrite", is_flag=True, help="Replace the dataset in OUT.")
+@options_from(Run)
 @click.option("--shard", default=None, metavar="K/N", help="Write only part K of N.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def make(out: Path, n: int, seed: int, workers: int | None, image_format: str, png_level: int,
-         jpeg_quality: int, name_by: str, resume: bool, overwrite: bool, shard: str | None,
+def make(out: Path, n: int, seed: int, image_format: str, png_level: int, jpeg_quality: int,
+         name_by: str, workers: int | None, resume: bool, overwrite: bool, shard: str | None,
          quiet: bool, **spec_opts) -> None:
     """Render a labelled captcha dataset into OUT."""
     from tqdm import tqdm
 
-    if workers is not None and workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {workers}")
-    if resume and overwrite:
-        raise UsageError("--resume and --overwrite exclude each other")
+    run = Run(workers=workers, resume=resume, overwrite=overwrite)
     job = DatasetJob(
         spec=spec_from_options(spec_opts), n=n, seed=seed, image_format=image_format,
         png_level=png_level, jpeg_quality=jpeg_quality, name_by=name_by, shard=_shard(shard),
@@ -158,43 +163,42 @@ def make(out: Path, n: int, seed: int, workers: int | None, image_format: str, p
         bar[0].update(done - bar[0].n)
 
     try:
-        s = write_dataset(job, out, workers=workers, resume=resume, overwrite=overwrite,
-                          progress=progress)
+        s = write_dataset(job, out, workers=run.workers, resume=run.resume,
+                          overwrite=run.overwrite, progress=progress)
     finally:
         for b in bar:
             b.close()
     todo = len(job.index_range)
     rate = s.written / s.seconds if s.seconds > 0 else 0.0
     resumed = f", resumed after {s.resumed_from}" if s.resumed_from else ""
+    redrawn = f", {s.redrawn} missing images drawn again" if s.redrawn else ""
     click.echo(f"captchagen: {s.total}/{todo} images in {out} ({s.written} drawn in "
-               f"{s.seconds:.1f} s, {rate:.0f} images/s, {s.workers} workers{resumed})")
+               f"{s.seconds:.1f} s, {rate:.0f} images/s, {s.workers} workers{resumed}{redrawn})")
 
 
 @cli.command()
-@click.option("--n", "n", type=int, default=16, show_default=True)
+@options_from(Sheet)
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("preview.png"),
-              show_default=True, help="Image file for the contact sheet.")
+              show_default=True, help="Image file for the contact sheet (.png, .jpg, .webp).")
 @click.option("--from", "source", type=click.Path(path_type=Path), default=None,
               help="Show the first images of an existing dataset instead of drawing new ones.")
-@click.option("--columns", type=int, default=None)
-@click.option("--seed", type=int, default=0, show_default=True)
 @spec_options
-def preview(n: int, out: Path, source: Path | None, columns: int | None, seed: int,
+def preview(n: int, columns: int | None, seed: int, out: Path, source: Path | None,
             **spec_opts) -> None:
     """Write a labelled contact sheet of N captchas."""
     from PIL import Image
 
-    if n < 1:
-        raise UsageError(f"--n must be at least 1, got {n}")
+    sheet = Sheet(n=n, columns=columns, seed=seed)
     if source is not None:
         data = read_dataset(source)
+        check_not_an_input(out, [source], "dataset")
         items = []
         for row in data.rows[:n]:
             with Image.open(data.path(row)) as im:
                 items.append((im.convert("RGB"), row["label"]))
     else:
         items = list(iter_captchas(spec_from_options(spec_opts), seed=seed, stop=n))
-    save_image(contact_sheet(items, columns), out)
+    save_image(contact_sheet(items, sheet.columns), out)
     click.echo(f"captchagen: wrote a sheet of {len(items)} captchas to {out}")
 
 

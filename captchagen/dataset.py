@@ -10,7 +10,9 @@ that is not fully on disk.
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -26,46 +28,51 @@ from captchagen.manifest import (
     IMAGES,
     INFO,
     MANIFEST,
+    TOOL,
     format_rows,
     header_line,
+    read_info,
     read_rows,
     trim_partial_row,
 )
+from captchagen.outdir import is_empty, output_dir, remove_own_files
 from captchagen.render import check_fit, render_with_info
 from captchagen.sampling import label_for, rng_for
 from captchagen.spec import CaptchaSpec
-from plumbing.errors import UsageError
+from plumbing.config import check_fields, knob
+from plumbing.errors import EnvError, UsageError
 from plumbing.files import atomic_write, write_json
 
 FORMATS = {"png": "PNG", "jpg": "JPEG"}
+MAX_IMAGES = 10_000_000
+MAX_WORKERS = 256
 CHUNK = 32  # images per worker task: large enough to amortise the IPC, small for smooth progress
 UNSAFE_IN_NAMES = set('/\\:*?"<>|_.')  # '_' would be mistaken for the duplicate suffix
 
 
 @dataclass(frozen=True)
 class DatasetJob:
-    """A whole dataset: the look of each image plus how many, which seed, and the files."""
+    """A whole dataset: the look of each image plus how many, which seed, and the files.
+
+    The ``knob`` fields are also ``captchagen make``'s options (help, bounds, defaults).
+    """
 
     spec: CaptchaSpec
-    n: int
-    seed: int = 0
-    image_format: str = "png"
-    png_level: int = 1  # zlib level; 1 costs a fraction of the default 6 for about the same size
-    jpeg_quality: int = 90
-    name_by: str = "index"
-    shard: tuple[int, int] | None = None  # (K, N): write only part K of N
+    n: int = knob(1000, "Number of images.", lo=1, hi=MAX_IMAGES)
+    seed: int = knob(0, "Seed: the same seed gives the same images, byte for byte.",
+                     lo=0, hi=2**63 - 1)
+    image_format: str = knob("png", "Image file format.", choices=tuple(FORMATS),
+                             flag="--format")
+    # zlib level; 1 costs a fraction of the default 6 for about the same size
+    png_level: int = knob(1, "zlib level 0-9 (1 is far faster than 6 at about the same size).",
+                          lo=0, hi=9)
+    jpeg_quality: int = knob(90, "JPEG quality 1-100.", lo=1, hi=100)
+    name_by: str = knob("index", "File names: 000123.png or 2b827.png (duplicates _1, _2).",
+                        choices=("index", "label"))
+    shard: tuple[int, int] | None = knob(None, cli=False)  # (K, N): write only part K of N
 
     def __post_init__(self) -> None:
-        if self.n < 1:
-            raise UsageError(f"--n must be at least 1, got {self.n}")
-        if self.image_format not in FORMATS:
-            raise UsageError(
-                f"format must be one of {', '.join(FORMATS)}, got {self.image_format!r}"
-            )
-        if not 0 <= self.png_level <= 9 or not 1 <= self.jpeg_quality <= 100:
-            raise UsageError("png level must be within 0..9 and jpeg quality within 1..100")
-        if self.name_by not in ("index", "label"):
-            raise UsageError(f"--name-by must be index or label, got {self.name_by!r}")
+        check_fields(self)
         if self.name_by == "label":
             bad = sorted(UNSAFE_IN_NAMES & set(self.spec.charset))
             if bad:
@@ -74,8 +81,9 @@ class DatasetJob:
                 )
         if self.shard is not None:
             k, count = self.shard
-            if not 1 <= k <= count:
-                raise UsageError(f"--shard must be K/N with 1 <= K <= N, got {k}/{count}")
+            if not 1 <= k <= count <= self.n:
+                raise UsageError(f"--shard must be K/N with 1 <= K <= N <= --n, got {k}/{count}")
+
 
     @property
     def extension(self) -> str:
@@ -97,7 +105,7 @@ class DatasetJob:
         fonts = self.spec.fonts or resolve_fonts(())
         r = self.index_range
         return {
-            "tool": "captchagen",
+            "tool": TOOL,
             "version": __version__,
             "charset": self.spec.charset,
             "n": self.n,
@@ -116,12 +124,38 @@ class DatasetJob:
 
 
 @dataclass(frozen=True)
+class Run:
+    """How ``make`` runs: none of it changes a single byte of the output."""
+
+    workers: int | None = knob(None, "Processes (never more than one per 32 images). "
+                               "Default: all cores.", lo=1, hi=MAX_WORKERS)
+    resume: bool = knob(False, "Continue an interrupted run in OUT (missing images are drawn "
+                        "again).")
+    overwrite: bool = knob(False, "Replace the captchagen dataset in OUT: only the files it "
+                           "lists are removed; a folder captchagen did not make is refused.")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.resume and self.overwrite:
+            raise UsageError("--resume and --overwrite exclude each other")
+
+
+def worker_count(requested: int | None, images: int) -> int:
+    """Processes to start: as asked (default all cores), never more than the chunks of work
+    nor 4 per core."""
+    cores = os.cpu_count() or 1
+    chunks = max(1, -(-images // CHUNK))
+    return max(1, min(requested or cores, chunks, 4 * cores, MAX_WORKERS))
+
+
+@dataclass(frozen=True)
 class Summary:
     written: int  # images drawn by this call
     total: int  # rows in the manifest now
     seconds: float
     workers: int
     resumed_from: int
+    redrawn: int = 0  # listed images that were missing and were drawn again
 
 
 def names(job: DatasetJob) -> Iterator[tuple[int, str, str]]:
@@ -185,27 +219,30 @@ def _draw_chunk(items: list[tuple[int, str, str]]) -> list[tuple]:
 # Parent side ---------------------------------------------------------------------------
 
 
-def prepare(job: DatasetJob, root: Path, resume: bool, overwrite: bool) -> int:
-    """Check the output directory and return how many manifest rows are already done.
+@dataclass(frozen=True)
+class Resumed:
+    """What an existing output holds: rows already done and listed images that are missing."""
 
-    Everything that can be refused is refused here, before a file is touched.
-    """
+    done: int
+    missing: list[tuple[int, str, str]]
+
+
+def prepare(job: DatasetJob, root: Path, resume: bool, overwrite: bool) -> Resumed:
+    """Check the (locked) output directory: refuse, clear (``overwrite``) or read back
+    (``resume``) what is there. Everything that can be refused is refused before a file is
+    touched."""
     check_fit(job.spec)
-    exists = root.exists() and any(root.iterdir())
-    if root.exists() and not root.is_dir():
-        raise UsageError(f"output {root} exists and is not a directory")
-    if exists and not (resume or overwrite):
+    if is_empty(root):
+        return Resumed(0, [])
+    if overwrite:
+        remove_own_files(root)
+        return Resumed(0, [])
+    if not resume:
         raise UsageError(f"output {root} exists and is not empty: add --resume to continue it "
                          "or --overwrite to replace it")
-    if exists and overwrite:
-        _remove_dataset(root)
-        return 0
-    if not exists:
-        return 0
-    info_path = root / INFO
-    if not info_path.is_file():
+    if not (root / INFO).is_file():
         raise UsageError(f"cannot resume {root}: it has no {INFO} (not made by captchagen)")
-    old = json.loads(info_path.read_text())
+    old = read_info(root)
     new = json.loads(json.dumps(job.info(0, False)))  # tuples become lists, as on disk
     differs = [k for k in new if k not in ("count", "complete", "version") and old.get(k) != new[k]]
     if differs:
@@ -213,20 +250,16 @@ def prepare(job: DatasetJob, root: Path, resume: bool, overwrite: bool) -> int:
                          f"({', '.join(differs)} differ); use --overwrite to replace it")
     manifest = root / MANIFEST
     if not manifest.is_file():
-        return 0
+        return Resumed(0, [])
     trim_partial_row(manifest)
-    rows = read_rows(manifest)
-    expected = list(job.index_range[: len(rows)])
-    if [int(r["index"]) for r in rows] != expected:
-        raise UsageError(f"cannot resume {root}: its {MANIFEST} rows are not in index order")
-    return len(rows)
-
-
-def _remove_dataset(root: Path) -> None:
-    """Remove only what captchagen writes; anything else in the directory stays."""
-    shutil.rmtree(root / IMAGES, ignore_errors=True)
-    for name in (MANIFEST, INFO, f".{INFO}.tmp"):
-        (root / name).unlink(missing_ok=True)
+    rows = read_rows(manifest, root)
+    expected = list(itertools.islice(names(job), len(rows)))
+    got = [(r.get("index"), r["file"], r["label"]) for r in rows]
+    if got != [(str(i), rel, label) for i, label, rel in expected]:
+        raise EnvError(f"cannot resume {root}: {manifest} does not list the images its "
+                       f"{INFO} describes, in order; use --overwrite to start again")
+    missing = [item for item in expected if not (root / item[2]).is_file()]
+    return Resumed(len(rows), missing)
 
 
 def write_dataset(
@@ -237,27 +270,60 @@ def write_dataset(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
-    """Write (or finish) the dataset of ``job`` into ``root``.
+    """Write (or finish) the dataset of ``job`` into ``root``, holding its lock.
 
     ``progress(done, total)`` is called once the output is checked, then after every chunk.
+    A run that fails before its first row leaves the folder as it was; a later failure
+    leaves a dataset that ``resume`` finishes.
     """
     root = Path(root)
-    workers = workers or os.cpu_count() or 1
-    done = prepare(job, root, resume, overwrite)
-    (root / IMAGES).mkdir(parents=True, exist_ok=True)
+    Run(workers=workers, resume=resume, overwrite=overwrite)
+    with output_dir(root):
+        before = prepare(job, root, resume, overwrite)
+        try:
+            return _write(job, root, before, workers, progress)
+        except BaseException:
+            if before.done == 0 and not _rows_written(root):
+                _remove_fresh(root)
+            raise
+
+
+def _rows_written(root: Path) -> bool:
+    try:
+        return (root / MANIFEST).read_text(encoding="utf-8").count("\n") > 1
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _remove_fresh(root: Path) -> None:
+    """Undo a run that failed before its first row: only files it wrote itself."""
+    for path in [root / MANIFEST, root / INFO, *(root / IMAGES).glob(".*.tmp")]:
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (root / IMAGES).rmdir()
+
+
+def _write(job: DatasetJob, root: Path, before: Resumed, workers: int | None,
+           progress: Callable[[int, int], None] | None) -> Summary:
+    done = before.done
+    todo_count = len(job.index_range) - done
+    workers = worker_count(workers, todo_count + len(before.missing))
+    (root / IMAGES).mkdir(exist_ok=True)
     for stale in (root / IMAGES).glob(".*.tmp"):  # files a killed worker was writing
         stale.unlink()
     write_json(root / INFO, job.info(done, False))
     manifest = root / MANIFEST
     if done == 0:
-        manifest.write_text(header_line())
+        atomic_write(manifest, header_line().encode())
 
-    todo = _skip(names(job), done)
-    chunks = _chunked(todo, CHUNK)
     start = time.perf_counter()
+    # Listed images that went missing are drawn again (same bytes); their rows stay.
+    for _ in _run_chunks(_chunked(iter(before.missing), CHUNK), job, root, workers):
+        pass
     written = 0
     if progress:
         progress(done, len(job.index_range))
+    chunks = _chunked(_skip(names(job), done), CHUNK)
     with open(manifest, "a", encoding="utf-8", newline="") as out:
         for rows in _run_chunks(chunks, job, root, workers):
             out.write(format_rows(rows))
@@ -267,7 +333,8 @@ def write_dataset(
                 progress(done + written, len(job.index_range))
     total = done + written
     write_json(root / INFO, job.info(total, total == len(job.index_range)))
-    return Summary(written, total, time.perf_counter() - start, workers, done)
+    return Summary(written, total, time.perf_counter() - start, workers, done,
+                   len(before.missing))
 
 
 def _run_chunks(chunks, job: DatasetJob, root: Path, workers: int) -> Iterator[list[tuple]]:
@@ -309,40 +376,79 @@ def _chunked(it: Iterator, size: int) -> Iterator[list]:
 
 
 def merge_shards(parts: list[str | Path], root: str | Path, overwrite: bool = False) -> int:
-    """Join the outputs of ``--shard 1/N .. N/N`` into the dataset a single run would write."""
-    root = Path(root)
-    infos = []
-    for p in map(Path, parts):
-        if not (p / INFO).is_file():
-            raise UsageError(f"{p} is not a captchagen dataset (no {INFO})")
-        infos.append(json.loads((p / INFO).read_text()))
-    first = infos[0]
-    if first.get("shard") is None:
-        raise UsageError(f"{parts[0]} is not a shard (it was written without --shard)")
-    count = first["shard"]["of"]
-    same = ("charset", "n", "seed", "format", "png_level", "jpeg_quality", "name_by", "spec")
-    for p, info in zip(parts, infos):
-        if info.get("shard") is None or any(info[k] != first[k] for k in same):
-            raise UsageError(f"{p} is not a shard of the same dataset as {parts[0]}")
-        if not info["complete"]:
-            raise UsageError(f"shard {p} is not complete: finish it with --resume first")
-    ks = sorted(info["shard"]["k"] for info in infos)
+    """Join the outputs of ``--shard 1/N .. N/N`` into the dataset a single run would write.
+
+    The parts must be the complete shards of one job, each exactly once, every listed image
+    present; the output may not overlap a part. A failure removes every file it copied.
+    """
+    root, parts = Path(root), [Path(p) for p in parts]
+    shards = [_read_shard(p) for p in parts]
+    _check_one_job(shards)
+    with output_dir(root, inputs=parts):
+        if not is_empty(root):
+            if not overwrite:
+                raise UsageError(f"output {root} exists and is not empty: add --overwrite")
+            remove_own_files(root)
+        copied: list[Path] = []
+        try:
+            (root / IMAGES).mkdir(exist_ok=True)
+            text = header_line()
+            for p, _, rows in sorted(shards, key=lambda s: s[1]["shard"]["k"]):
+                text += (p / MANIFEST).read_text(encoding="utf-8").split("\n", 1)[1]
+                for row in rows:
+                    copied.append(root / row["file"])
+                    shutil.copyfile(p / row["file"], root / row["file"])
+            atomic_write(root / MANIFEST, text.encode("utf-8"))
+            copied.append(root / MANIFEST)
+            total = sum(len(rows) for _, _, rows in shards)
+            write_json(root / INFO, {**shards[0][1], "shard": None, "count": total,
+                                     "complete": True})
+        except BaseException:
+            for path in copied:
+                path.unlink(missing_ok=True)
+            _remove_fresh(root)
+            raise
+    return total
+
+
+def _read_shard(p: Path) -> tuple[Path, dict, list[dict[str, str]]]:
+    """A part's ``dataset.json`` and manifest rows, refused unless it is a complete shard
+    whose every listed image is there."""
+    if not (p / INFO).is_file() or not (p / MANIFEST).is_file():
+        raise UsageError(f"{p} is not a captchagen dataset (no {INFO} and {MANIFEST})")
+    info = read_info(p)
+    shard = info.get("shard")
+    if info.get("tool") != TOOL or not isinstance(shard, dict):
+        raise UsageError(f"{p} is not a shard (it was written without --shard)")
+    if not info.get("complete"):
+        raise UsageError(f"shard {p} is not complete: finish it with --resume first")
+    rows = read_rows(p / MANIFEST, p)
+    expected = [str(i) for i in range(shard.get("start", 0), shard.get("stop", -1))]
+    if [r.get("index") for r in rows] != expected or info.get("count") != len(rows):
+        raise EnvError(f"{p / MANIFEST} does not list exactly the images of shard "
+                       f"{shard.get('k')}/{shard.get('of')}; make the shard again")
+    missing = [r["file"] for r in rows if not (p / r["file"]).is_file()]
+    if missing:
+        raise EnvError(f"shard {p} lacks {len(missing)} listed images (first: "
+                       f"{p / missing[0]}); finish it with make --resume")
+    return p, info, rows
+
+
+SAME_JOB = ("charset", "n", "seed", "format", "png_level", "jpeg_quality", "name_by", "spec",
+            "font_files")
+
+
+def _check_one_job(shards: list[tuple[Path, dict, list]]) -> None:
+    """All parts are shards of one job (same settings and shard count), each K once."""
+    p0, first, _ = shards[0]
+    count = first["shard"].get("of")
+    for p, info, _ in shards:
+        differs = [k for k in SAME_JOB if info.get(k) != first.get(k)]
+        if info["shard"].get("of") != count:
+            differs.append("shard count")
+        if differs:
+            raise UsageError(f"{p} is not a shard of the same dataset as {p0} "
+                             f"({', '.join(differs)} differ)")
+    ks = sorted(info["shard"].get("k") for _, info, _ in shards)
     if ks != list(range(1, count + 1)):
         raise UsageError(f"need each of the {count} shards exactly once, got parts {ks}")
-    if root.exists() and any(root.iterdir()):
-        if not overwrite:
-            raise UsageError(f"output {root} exists and is not empty: add --overwrite")
-        _remove_dataset(root)
-    (root / IMAGES).mkdir(parents=True, exist_ok=True)
-    order = sorted(zip(parts, infos), key=lambda pi: pi[1]["shard"]["k"])
-    text = header_line()
-    for p, _ in order:
-        body = (Path(p) / MANIFEST).read_text(encoding="utf-8").split("\n", 1)[1]
-        text += body
-        for row in read_rows(Path(p) / MANIFEST):
-            shutil.copyfile(Path(p) / row["file"], root / row["file"])
-    atomic_write(root / MANIFEST, text.encode("utf-8"))
-    total = sum(info["count"] for info in infos)
-    merged = {**first, "shard": None, "count": total, "complete": True}
-    write_json(root / INFO, merged)
-    return total

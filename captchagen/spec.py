@@ -7,9 +7,11 @@ import re
 from dataclasses import dataclass, field
 
 from captchagen.charsets import check_symbols
+from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
 
 Color = tuple[int, int, int]
+MAX_LEN = 256  # symbols per label
 
 
 def _require(ok: bool, message: str) -> None:
@@ -21,23 +23,23 @@ def _require(ok: bool, message: str) -> None:
 class NoiseSpec:
     """The distortions applied to a captcha; ``NOISE_PRESETS`` names the usual mixes."""
 
-    dots: int = 30  # noise dots, drawn in the text colour
-    dot_width: int = 3
-    curves: int = 1  # noise arcs across the text
-    rotation: float = 30.0  # each glyph turns by up to ± this many degrees
-    warp: tuple[float, float] = (0.1, 0.3)  # glyph corners move by this fraction of its size
-    overlap: float = 0.25  # neighbours overlap by up to this fraction of the mean glyph width
-    smooth: bool = True  # PIL's SMOOTH filter, as the captcha package applies
-    blur: float = 0.0  # Gaussian blur radius in pixels, after smoothing
+    dots: int = knob(30, "Number of noise dots, drawn in the text colour.", lo=0, hi=10_000)
+    dot_width: int = knob(3, "Noise dot size in px.", lo=1, hi=64)
+    curves: int = knob(1, "Number of noise arcs across the text.", lo=0, hi=100)
+    rotation: float = knob(30.0, "Max glyph rotation (degrees, each way).", lo=0, hi=90)
+    warp: tuple[float, float] = knob((0.1, 0.3), "Glyph warp LO,HI: corners move by this "
+                                     "fraction of the glyph size (0 <= LO <= HI <= 0.5).",
+                                     metavar="LO,HI")
+    overlap: float = knob(0.25, "Max overlap of neighbours, fraction of the mean glyph width.",
+                          lo=0, hi=0.5)
+    smooth: bool = knob(True, "captcha's SMOOTH filter.")
+    blur: float = knob(0.0, "Gaussian blur radius in px, after smoothing.", lo=0, hi=10)
 
     def __post_init__(self) -> None:
-        _require(self.dots >= 0 and self.curves >= 0, "dots and curves must be >= 0")
-        _require(self.dot_width >= 1, "dot width must be >= 1")
-        _require(0 <= self.rotation <= 90, "rotation must be within 0..90 degrees")
-        lo, hi = self.warp
-        _require(0 <= lo <= hi <= 0.5, "warp must be 'LO,HI' with 0 <= LO <= HI <= 0.5")
-        _require(0 <= self.overlap < 0.6, "overlap must be within 0..0.6")
-        _require(0 <= self.blur <= 10, "blur must be within 0..10 pixels")
+        check_fields(self)
+        ok = len(self.warp) == 2 and all(isinstance(v, int | float) for v in self.warp)
+        _require(ok and 0 <= self.warp[0] <= self.warp[1] <= 0.5,
+                 "warp must be 'LO,HI' with 0 <= LO <= HI <= 0.5")
 
 
 NOISE_PRESETS: dict[str, NoiseSpec] = {
@@ -116,6 +118,8 @@ def parse_length(value: str) -> tuple[int, int]:
         raise UsageError(f"length must be >= 1, got {value!r}")
     if lo > hi:
         raise UsageError(f"length range {value!r} is empty (the first must be <= the last)")
+    if hi > MAX_LEN:
+        raise UsageError(f"length {value!r} is too long: at most {MAX_LEN} symbols")
     return lo, hi
 
 

@@ -84,6 +84,10 @@ def _type_word(base: Any) -> str:
             str: "text"}.get(base, getattr(base, "__name__", str(base)))
 
 
+def _num(v: float) -> str:
+    return str(v) if isinstance(v, int) else f"{v:g}"  # 10000000, not 1e+07
+
+
 def check_fields(obj: Any) -> None:
     """Check every field of a dataclass against its type hint and its knob's bounds."""
     hints = _hints(type(obj))
@@ -102,8 +106,8 @@ def check_fields(obj: Any) -> None:
             raise UsageError(f"{name} must be one of {', '.join(map(str, choices))}, "
                              f"got {value!r}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            span = (f"within {lo:g}..{hi:g}" if lo is not None and hi is not None
-                    else f"at least {lo:g}" if lo is not None else f"at most {hi:g}")
+            span = (f"within {_num(lo)}..{_num(hi)}" if lo is not None and hi is not None
+                    else f"at least {_num(lo)}" if lo is not None else f"at most {_num(hi)}")
             raise UsageError(f"{name} must be {span}, got {value!r}")
 
 
