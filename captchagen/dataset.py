@@ -35,7 +35,7 @@ from captchagen.manifest import (
     read_rows,
     trim_partial_row,
 )
-from captchagen.outdir import is_empty, output_dir, remove_own_files
+from captchagen.outdir import check_not_an_input, is_empty, output_dir, remove_own_files
 from captchagen.render import check_fit, render_with_info
 from captchagen.sampling import label_for, rng_for
 from captchagen.spec import CaptchaSpec
@@ -382,6 +382,7 @@ def merge_shards(parts: list[str | Path], root: str | Path, overwrite: bool = Fa
     present; the output may not overlap a part. A failure removes every file it copied.
     """
     root, parts = Path(root), [Path(p) for p in parts]
+    check_not_an_input(root, parts)
     shards = [_read_shard(p) for p in parts]
     _check_one_job(shards)
     with output_dir(root, inputs=parts):
@@ -448,7 +449,7 @@ def _check_one_job(shards: list[tuple[Path, dict, list]]) -> None:
             differs.append("shard count")
         if differs:
             raise UsageError(f"{p} is not a shard of the same dataset as {p0} "
-                             f"({', '.join(differs)} differ)")
+                             f"({', '.join(differs)}: not the same)")
     ks = sorted(info["shard"].get("k") for _, info, _ in shards)
     if ks != list(range(1, count + 1)):
         raise UsageError(f"need each of the {count} shards exactly once, got parts {ks}")

@@ -91,8 +91,8 @@ def read_rows(path: Path, root: Path | None = None) -> list[dict[str, str]]:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             if reader.fieldnames is None or not {"file", "label"} <= set(reader.fieldnames):
-                raise UsageError(f"{path} is not a dataset manifest (needs the columns "
-                                 "file,label)")
+                raise EnvError(f"{path} is not a dataset manifest (needs the columns "
+                               "file,label); regenerate the dataset")
             rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as e:
         raise EnvError(f"{path} is corrupt ({e}); regenerate the dataset") from None

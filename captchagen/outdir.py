@@ -31,6 +31,13 @@ def check_not_an_input(out: Path, inputs: Iterable[Path], what: str = "input") -
             raise UsageError(f"output {out} overlaps the {what} {p}: write to another folder")
 
 
+def check_parents(path: Path) -> None:
+    """Refuse, before anything is created, a path under an existing file."""
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise EnvError(f"cannot write {path}: {blocking} is a file, not a directory")
+
+
 def is_empty(root: Path) -> bool:
     """True when ``root`` holds nothing but our lock file."""
     return all(e.name == LOCK_NAME for e in os.scandir(root))
@@ -41,6 +48,7 @@ def output_dir(root: Path, inputs: Iterable[Path] = (), what: str = "dataset") -
     """Create (with its parents) and lock ``root`` for the duration; undo on failure."""
     if root.exists() and not root.is_dir():
         raise EnvError(f"output {root} exists and is not a directory: choose a folder")
+    check_parents(root)
     check_not_an_input(root, inputs)
     created = [p for p in [root, *root.parents] if not p.exists()]
     lock_existed = (root / LOCK_NAME).exists()

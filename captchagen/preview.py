@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from captchagen.outdir import check_parents
 from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
 from plumbing.files import atomic_write
@@ -69,6 +70,7 @@ def save_image(image: Image.Image, path: str | Path) -> None:
         raise UsageError(f"cannot tell the image format of {path}: use .png, .jpg or .webp")
     buf = io.BytesIO()
     image.save(buf, format=fmt)
+    check_parents(path)
     created = [p for p in path.parents if not p.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
