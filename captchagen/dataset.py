@@ -258,7 +258,7 @@ def prepare(job: DatasetJob, root: Path, resume: bool, overwrite: bool) -> Resum
     if got != [(str(i), rel, label) for i, label, rel in expected]:
         raise EnvError(f"cannot resume {root}: {manifest} does not list the images its "
                        f"{INFO} describes, in order; use --overwrite to start again")
-    missing = [item for item in expected if not (root / item[2]).is_file()]
+    missing = [item for item in expected if not os.path.isfile(os.path.join(root, item[2]))]
     return Resumed(len(rows), missing)
 
 
@@ -428,7 +428,7 @@ def _read_shard(p: Path) -> tuple[Path, dict, list[dict[str, str]]]:
     if [r.get("index") for r in rows] != expected or info.get("count") != len(rows):
         raise EnvError(f"{p / MANIFEST} does not list exactly the images of shard "
                        f"{shard.get('k')}/{shard.get('of')}; make the shard again")
-    missing = [r["file"] for r in rows if not (p / r["file"]).is_file()]
+    missing = [r["file"] for r in rows if not os.path.isfile(os.path.join(p, r["file"]))]
     if missing:
         raise EnvError(f"shard {p} lacks {len(missing)} listed images (first: "
                        f"{p / missing[0]}); finish it with make --resume")

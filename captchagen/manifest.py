@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from plumbing.errors import EnvError, UsageError
 from plumbing.files import inside
@@ -52,20 +52,19 @@ def trim_partial_row(path: Path) -> None:
 
 def _relative(root: Path, rel: str, where: Path) -> str:
     """The lexical half of ``plumbing.files.inside`` (no file-system calls): a relative
-    POSIX path with no ``..``; ``checked_files`` resolves symbolic links once per folder."""
-    parts = PurePosixPath(rel).parts if rel else ()
-    if (not parts or PurePosixPath(rel).is_absolute() or ".." in parts or "\\" in rel
-            or "\x00" in rel or (len(rel) > 1 and rel[1] == ":")):
+    POSIX path with no ``..``; ``check_files`` resolves symbolic links once per folder."""
+    if (not rel or rel[0] == "/" or "\\" in rel or "\x00" in rel or rel[1:2] == ":"
+            or ".." in rel.split("/") or rel.strip("/.") == ""):
         raise UsageError(f"{where} lists {rel!r}, which is not a path inside {root}; "
                          "rows must name files relative to the dataset folder")
     return rel
 
 
-def checked_files(root: Path, rels: Iterable[str], where: Path) -> list[Path]:
-    """``root / rel`` for every row, refused unless each stays inside ``root`` with
-    symbolic links resolved. Fast for large manifests: one ``inside`` per folder, and one
-    per file that is itself a symbolic link."""
-    out, dirs = [], {}
+def check_files(root: Path, rels: Iterable[str], where: Path) -> None:
+    """Refuse any ``rel`` that does not stay inside ``root``, symbolic links resolved.
+    Fast for large manifests: one ``inside`` per folder, and one per file that is itself a
+    symbolic link (``where`` is the file that lists them, for the message)."""
+    dirs: dict[str, set[str]] = {}
     for rel in rels:
         _relative(root, rel, where)
         parent, _, name = rel.rpartition("/")
@@ -79,8 +78,6 @@ def checked_files(root: Path, rels: Iterable[str], where: Path) -> list[Path]:
             dirs[parent] = links
         if name in dirs[parent]:
             inside(root, rel)
-        out.append(root / rel)
-    return out
 
 
 def read_rows(path: Path, root: Path | None = None) -> list[dict[str, str]]:
@@ -100,7 +97,7 @@ def read_rows(path: Path, root: Path | None = None) -> list[dict[str, str]]:
         if None in row or None in row.values():
             raise EnvError(f"{path} is corrupt: line {line} does not have "
                            f"{len(reader.fieldnames)} fields; regenerate the dataset")
-    checked_files(root, (r["file"] for r in rows), path)
+    check_files(root, (r["file"] for r in rows), path)
     return rows
 
 
