@@ -31,7 +31,7 @@ from captchagen.spec import (
 from captchagen.stats import format_stats, label_stats
 from plumbing.cli import run_cli
 from plumbing.config import options_from
-from plumbing.errors import UsageError
+from plumbing.errors import EnvError, UsageError
 
 
 def _int_list(value: str, what: str) -> tuple[int, ...]:
@@ -194,8 +194,11 @@ def preview(n: int, columns: int | None, seed: int, out: Path, source: Path | No
         check_not_an_input(out, [source], "dataset")
         items = []
         for row in data.rows[:n]:
-            with Image.open(data.path(row)) as im:
-                items.append((im.convert("RGB"), row["label"]))
+            try:
+                with Image.open(data.path(row)) as im:
+                    items.append((im.convert("RGB"), row["label"]))
+            except (OSError, Image.DecompressionBombError) as e:
+                raise EnvError(f"cannot read image {data.path(row)}: {e}") from None
     else:
         items = list(iter_captchas(spec_from_options(spec_opts), seed=seed, stop=n))
     save_image(contact_sheet(items, sheet.columns), out)

@@ -207,10 +207,7 @@ def _draw_chunk(items: list[tuple[int, str, str]]) -> list[tuple]:
     rows = []
     for index, label, rel in items:
         r = render_with_info(label, job.spec, rng_for(job.seed, index, "image"))
-        path = root / rel
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(encode(r.image, job))
-        os.replace(tmp, path)
+        atomic_write(root / rel, encode(r.image, job))
         font = Path(r.font).name
         rows.append((index, rel, label, len(label), font, " ".join(map(str, r.font_sizes))))
     return rows
@@ -225,6 +222,7 @@ class Resumed:
 
     done: int
     missing: list[tuple[int, str, str]]
+    fresh: bool = False  # nothing of a dataset was there (or --overwrite removed it)
 
 
 def prepare(job: DatasetJob, root: Path, resume: bool, overwrite: bool) -> Resumed:
@@ -233,10 +231,10 @@ def prepare(job: DatasetJob, root: Path, resume: bool, overwrite: bool) -> Resum
     touched."""
     check_fit(job.spec)
     if is_empty(root):
-        return Resumed(0, [])
+        return Resumed(0, [], fresh=True)
     if overwrite:
         remove_own_files(root)
-        return Resumed(0, [])
+        return Resumed(0, [], fresh=True)
     if not resume:
         raise UsageError(f"output {root} exists and is not empty: add --resume to continue it "
                          "or --overwrite to replace it")
@@ -283,7 +281,7 @@ def write_dataset(
         try:
             return _write(job, root, before, workers, progress)
         except BaseException:
-            if before.done == 0 and not _rows_written(root):
+            if before.fresh and not _rows_written(root):
                 _remove_fresh(root)
             raise
 
@@ -311,15 +309,14 @@ def _write(job: DatasetJob, root: Path, before: Resumed, workers: int | None,
     (root / IMAGES).mkdir(exist_ok=True)
     for stale in (root / IMAGES).glob(".*.tmp"):  # files a killed worker was writing
         stale.unlink()
-    write_json(root / INFO, job.info(done, False))
-    manifest = root / MANIFEST
-    if done == 0:
-        atomic_write(manifest, header_line().encode())
-
     start = time.perf_counter()
     # Listed images that went missing are drawn again (same bytes); their rows stay.
     for _ in _run_chunks(_chunked(iter(before.missing), CHUNK), job, root, workers):
         pass
+    write_json(root / INFO, job.info(done, False))
+    manifest = root / MANIFEST
+    if done == 0:
+        atomic_write(manifest, header_line().encode())
     written = 0
     if progress:
         progress(done, len(job.index_range))

@@ -152,6 +152,11 @@ CASES = [
      ["stats", "d"], 2, "not a path inside"),
     ("stats-row-windows-drive", [copy("full", "d"), add_row("d", "C:/x.png")],
      ["stats", "d"], 2, "not a path inside"),
+    ("preview-from-undecodable-image", [copy("full", "d"), write("d/images/000001.png", "x")],
+     ["preview", "--from", "d", "-o", "p.png"], 1, "000001.png"),
+    ("resume-listed-image-is-a-folder", [copy("full", "d"), remove("d/images/000003.png"),
+                                         write("d/images/000003.png/keep", "x")],
+     ["make", "--n", 8, "--out", "d", "--resume", *TINY], 1, "000003.png"),
     ("preview-from-row-escapes", [copy("full", "d"), add_row("d", ESCAPE)],
      ["preview", "--from", "d", "-o", "p.png"], 2, "not a path inside"),
     # merge: shards of one job, each once, every listed image there
@@ -285,6 +290,24 @@ def test_merge_of_good_shards_equals_one_run(tmp_path, templates, gen):
     code, _, err = gen("merge", templates / "s2of2", templates / "s1of2", "--out", tmp_path / "m")
     assert code == 0, err
     assert tree_digest(tmp_path / "m") == tree_digest(templates / "full")
+
+
+def test_a_failed_merge_removes_what_it_copied(tmp_path, templates, gen, monkeypatch):
+    import shutil as sh
+
+    copied, real_copy = [], sh.copyfile
+
+    def copy_then_fail(src, dst):
+        if len(copied) == 5:
+            raise OSError(28, "No space left on device", str(dst))
+        copied.append(dst)
+        return real_copy(src, dst)
+
+    monkeypatch.setattr("captchagen.dataset.shutil.copyfile", copy_then_fail)
+    code, _, err = gen("merge", templates / "s1of2", templates / "s2of2", "--out",
+                       tmp_path / "m")
+    assert code == 1 and err.count("\n") == 1 and "no space left" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_parents_of_out_are_created(tmp_path, gen):
