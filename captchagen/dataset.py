@@ -249,14 +249,14 @@ def prepare(job: DatasetJob, root: Path, resume: bool, overwrite: bool) -> Resum
     manifest = root / MANIFEST
     if not manifest.is_file():
         return Resumed(0, [])
-    trim_partial_row(manifest)
-    rows = read_rows(manifest, root)
+    rows = read_rows(manifest, root, whole_lines=True)
     expected = list(itertools.islice(names(job), len(rows)))
     got = [(r.get("index"), r["file"], r["label"]) for r in rows]
     if got != [(str(i), rel, label) for i, label, rel in expected]:
         raise EnvError(f"cannot resume {root}: {manifest} does not list the images its "
                        f"{INFO} describes, in order; use --overwrite to start again")
     missing = [item for item in expected if not os.path.isfile(os.path.join(root, item[2]))]
+    trim_partial_row(manifest)  # only now that the rest is known good
     return Resumed(len(rows), missing)
 
 

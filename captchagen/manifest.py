@@ -80,17 +80,21 @@ def check_files(root: Path, rels: Iterable[str], where: Path) -> None:
             inside(root, rel)
 
 
-def read_rows(path: Path, root: Path | None = None) -> list[dict[str, str]]:
+def read_rows(path: Path, root: Path | None = None,
+              whole_lines: bool = False) -> list[dict[str, str]]:
     """The manifest's rows, each with a ``file`` and a ``label``, files checked to stay
-    inside ``root`` (the manifest's folder by default)."""
+    inside ``root`` (the manifest's folder by default). ``whole_lines`` ignores a last line
+    cut off by a kill (``trim_partial_row`` removes it once the rest is known good)."""
     root = path.parent if root is None else root
+    data = path.read_bytes()
+    if whole_lines:
+        data = data[: data.rfind(b"\n") + 1]
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is None or not {"file", "label"} <= set(reader.fieldnames):
-                raise EnvError(f"{path} is not a dataset manifest (needs the columns "
-                               "file,label); regenerate the dataset")
-            rows = list(reader)
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+        if reader.fieldnames is None or not {"file", "label"} <= set(reader.fieldnames):
+            raise EnvError(f"{path} is not a dataset manifest (needs the columns "
+                           "file,label); regenerate the dataset")
+        rows = list(reader)
     except (UnicodeDecodeError, csv.Error) as e:
         raise EnvError(f"{path} is corrupt ({e}); regenerate the dataset") from None
     for line, row in enumerate(rows, start=2):

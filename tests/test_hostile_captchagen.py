@@ -197,6 +197,9 @@ CASES = [
      [copy("full", "d"), write("d/manifest.csv", "index,file,label,length,font,font_sizes\n"
                                                  "0,images/000001.png,12,2,x,22\n")],
      ["make", "--n", 8, "--out", "d", "--resume", *TINY], 1, "does not list the images"),
+    ("resume-corrupt-manifest-no-final-newline",
+     [copy("full", "d"), write("d/manifest.csv", "index,file,label\n0,../x,1\n\x00\xff")],
+     ["make", "--n", 8, "--out", "d", "--resume", *TINY], 2, "not a path inside"),
     ("stats-corrupt-dataset-json", [copy("full", "d"), write("d/dataset.json", "{")],
      ["stats", "d"], 1, "not valid json"),
     ("stats-manifest-ragged", [copy("full", "d"), write("d/manifest.csv", "file,label\na\n")],
@@ -447,3 +450,19 @@ def test_crnn_refuses_manifest_rows_outside_the_dataset(tmp_path, templates, crn
         code, _, err = crnn_cli(*args)
         assert code == 2 and err.count("\n") == 1 and "not a path inside" in err, err
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+@pytest.mark.parametrize("command", ["make", "preview"])
+def test_an_unwritable_output_is_one_line_exit_1(tmp_path, gen, command):
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        target = ["make", "--n", 2, "--out", locked / "d", *TINY] if command == "make" else \
+            ["preview", "--n", 2, "-o", locked / "s" / "p.png", *LOOK]
+        code, _, err = gen(*target)
+        assert code == 1 and err.count("\n") == 1 and "permission denied" in err
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
