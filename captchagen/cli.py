@@ -36,7 +36,7 @@ from plumbing.errors import EnvError, UsageError
 
 def _int_list(value: str, what: str) -> tuple[int, ...]:
     parts = [p for p in re.split(r"[,\s]+", value.strip()) if p]
-    if not parts or not all(p.isdigit() for p in parts):
+    if not parts or not all(p.isdecimal() for p in parts):
         raise UsageError(f"{what} {value!r} is not a comma-separated list of whole numbers")
     return tuple(int(p) for p in parts)
 

@@ -131,6 +131,6 @@ def parse_color(value: str) -> Color | None:
     if re.fullmatch(r"#[0-9a-f]{6}", v):
         return tuple(int(v[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
     parts = v.split(",")
-    if len(parts) == 3 and all(p.strip().isdigit() and int(p) <= 255 for p in parts):
+    if len(parts) == 3 and all(p.strip().isdecimal() and int(p) <= 255 for p in parts):
         return tuple(int(p) for p in parts)  # type: ignore[return-value]
     raise UsageError(f"colour {value!r} is not 'random', '#rrggbb' or 'r,g,b'")
