@@ -8,7 +8,8 @@ import sys
 import click
 
 from crnn.models import ModelConfig
-from crnn.options import DecodeOptions, ExportOptions, refuse_onto
+from crnn.options import DecodeOptions, ExportOptions
+from crnn.paths import refuse_onto
 from crnn.train import TrainConfig
 from plumbing.cli import run_cli
 from plumbing.config import options_from

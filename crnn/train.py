@@ -34,10 +34,10 @@ from crnn.labels import charset_from_labels, check_labels, decode_fixed, encode_
 from crnn.models import SIZES, ModelConfig, create_model
 from crnn.models.config import MODEL_NAMES
 from crnn.models.trunk import frames_for_width
+from crnn.paths import refuse_onto
 from crnn.schedule import lr_factor
 from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
-from crnn.options import refuse_onto
 from plumbing.files import LOCK_NAME, exclusive_lock, write_json
 
 # Settings a resumed run may change; everything else must match the run it continues.
