@@ -98,6 +98,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.height % 16 or self.width % 4:
+            raise UsageError(f"--height must be a multiple of 16 and --width of 4, got "
+                             f"{self.height} and {self.width}")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite exclude each other")
 

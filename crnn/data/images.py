@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -77,7 +78,10 @@ def check_size(image: Image.Image) -> None:
 
 
 def load_gray(path: str | Path, height: int, width: int) -> np.ndarray:
-    with Image.open(path) as im:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_size decides
+        im = Image.open(path)
+    with im:
         check_size(im)  # before load(): the header is read, the pixels are not
         im.load()
         return to_gray(im, height, width)
