@@ -106,6 +106,11 @@ def _check_resume_state(state: dict, bad) -> None:
             raise bad(f"'trainer' field {k} is {v!r}")
     if trainer["step"] < 0:
         raise bad(f"'trainer' step is {trainer['step']}")
+    opt = state["optimizer"]
+    if not (isinstance(opt.get("state"), dict) and isinstance(opt.get("param_groups"), list)
+            and all(isinstance(g, dict) and isinstance(g.get("params"), list)
+                    for g in opt["param_groups"])):
+        raise bad("'optimizer' lacks its state and parameter groups")
     rng = state["rng"]
     if not all(isinstance(rng.get(k), torch.Tensor) and rng[k].dtype == torch.uint8
                for k in ("torch", "augment")):

@@ -332,6 +332,24 @@ def _(w):
     return "crnn", ["train", "--data", w / "data", "--out", w / "run", "--resume"]
 
 
+@case("train-resume-optimizer-missing-groups", 1, "optimizer")
+def _(w):
+    import dataclasses
+
+    from crnn.train import State
+
+    (w / "run").mkdir()
+    _ckpt(w / "run" / "last.ckpt", train_config={}, optimizer={}, scaler={},
+          rng={"torch": torch.get_rng_state(), "augment": torch.get_rng_state()},
+          trainer=dataclasses.asdict(State()))
+    return "crnn", ["train", "--data", w / "data", "--out", w / "run", "--resume"]
+
+
+@case("bench-seed-negative", 2, "--seed")
+def _(w):
+    return "crnn-bench", ["run", "--suite", "tiny", "--seed", "-4", "--out", w / "bench"]
+
+
 @case("train-second-writer", 2, "in use")
 def _(w):
     run = w / "run"

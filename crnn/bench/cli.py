@@ -29,7 +29,8 @@ def cli() -> None:
               help="Report folder (default bench-out/SUITE); its cache/ makes reruns resume.")
 @click.option("--real", type=click.Path(path_type=Path), default=None,
               help="A folder of real captchas named by label, trained on its 90% split.")
-@click.option("--seed", type=int, default=None, help="Override the suite's seed.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=None,
+              help="Override the suite's seed.")
 @click.option("--models", default=None,
               help="Only these of the suite's models, by name or title, comma-separated "
                    "(e.g. crnn-small,cnn-fixed-small).")
