@@ -44,7 +44,7 @@ def _scaled(values: np.ndarray, full_scales: tuple[float, ...]) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def _as_l(image: Image.Image) -> Image.Image:
+def as_gray(image: Image.Image) -> Image.Image:
     """Any Pillow mode -> "L" with its real contrast (Pillow's own ``convert("L")`` clips
     16- and 32-bit samples to 255, reading a 16-bit PNG as all white)."""
     mode = image.mode
@@ -63,7 +63,7 @@ def _as_l(image: Image.Image) -> Image.Image:
 
 def to_gray(image: Image.Image, height: int, width: int) -> np.ndarray:
     """Any PIL image -> (H, W) uint8, grayscale, resized (stretched) to the model's input."""
-    gray = _as_l(image)
+    gray = as_gray(image)
     if gray.size != (width, height):
         gray = gray.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(gray, dtype=np.uint8)
