@@ -10,7 +10,7 @@ from PIL import Image
 from torch import Tensor
 
 from captchagen.preview import contact_sheet
-from crnn.data.images import decode_images
+from crnn.data.images import as_gray, decode_images
 from crnn.data.sources import load_samples
 from crnn.inference import Reader
 from crnn.labels import check_labels
@@ -44,7 +44,7 @@ def worst_grid(paths: list[Path], labels: list[str], ev: Evaluation, k: int = 16
     for i in worst_examples(ev, labels, k):
         with Image.open(paths[i]) as im:
             caption = f"{labels[i]} -> {ev.predictions[i] or '(empty)'} {ev.confidence[i]:.2f}"
-            items.append((im.convert("RGB"), caption))
+            items.append((as_gray(im).convert("RGB"), caption))  # any mode, its contrast
     return contact_sheet(items, columns=4) if items else None
 
 

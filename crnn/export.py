@@ -31,20 +31,30 @@ def export(ckpt: str | Path, fmt: str, out: str | Path | None = None, opset: int
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     model, config, _ = load_model(ckpt, "cpu")
     out = Path(out) if out else Path(ckpt).with_suffix(".onnx" if fmt == "onnx" else ".pt")
+    if out.resolve() == Path(ckpt).resolve():
+        raise UsageError(f"--out {out} is the checkpoint itself: choose another output file")
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory: give a file name")
     meta = {"charset": config.charset, "model_config": json.dumps(config.to_dict()),
             "normalize": json.dumps({"mean": MEAN, "std": STD}),
             "output": "log_probs (T, N, C), blank=0" if config.is_ctc
             else "log_probs (N, L, C), no-character=0"}
     tmp = out.with_name(f".{out.name}.tmp")
-    if fmt == "onnx":
-        tmp.write_bytes(onnx_bytes(model, config, meta, opset))
-    else:
-        example = torch.zeros(2, 1, config.height, config.width)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            traced = torch.jit.trace(model, example)
-            torch.jit.save(traced, str(tmp), _extra_files={"meta.json": json.dumps(meta)})
-    os.replace(tmp, out)
+    try:
+        if fmt == "onnx":
+            tmp.write_bytes(onnx_bytes(model, config, meta, opset))
+        else:
+            example = torch.zeros(2, 1, config.height, config.width)
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(model, example)
+                buf = io.BytesIO()  # written by us, so a bad path is an OSError naming it
+                torch.jit.save(traced, buf, _extra_files={"meta.json": json.dumps(meta)})
+            tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # nothing half-written left behind
+        raise
     return {"path": str(out), "format": fmt, "max_abs_diff": parity(model, out, fmt, config)}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def predict(reader: Reader, inputs: Iterable[str | Path], batch_size: int = 256,
     paths = image_paths(inputs)
     cfg = reader.config
     images, bad = decode_images(paths, cfg.height, cfg.width, skip_bad=skip_bad)
+    if bad:
+        print(f"crnn: skipped {len(bad)} unreadable images", file=sys.stderr)
     skipped = set(bad)
     kept = [p for i, p in enumerate(paths) if i not in skipped]
     texts, conf = reader.read(images, batch_size, beam, allowed, length_range)

@@ -7,6 +7,7 @@ one device or under ``torchrun`` (DistributedDataParallel).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -30,65 +31,76 @@ from crnn.distributed import Dist, agree, barrier, init_distributed, shutdown
 from crnn.evaluate import evaluate
 from crnn.inference import Reader, pick_device
 from crnn.labels import charset_from_labels, check_labels, decode_fixed, encode_ctc, encode_fixed
-from crnn.models import ModelConfig, create_model
+from crnn.models import SIZES, ModelConfig, create_model
+from crnn.models.config import MODEL_NAMES
 from crnn.models.trunk import frames_for_width
+from crnn.paths import refuse_onto
 from crnn.schedule import lr_factor
+from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
-from plumbing.files import write_json
+from plumbing.files import LOCK_NAME, exclusive_lock, write_json
 
 # Settings a resumed run may change; everything else must match the run it continues.
 RESUMABLE_CHANGES = {"epochs", "minutes", "patience", "progress", "workers", "threads", "resume",
                      "device", "overwrite"}
 
 
+ON_OFF = ("auto", "on", "off")
+DEVICES = ("auto", "cpu", "cuda")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str  # captchagen dataset or folder of images named by label
-    out: str  # run directory
-    model: str = "crnn"
-    size: str = "small"
-    height: int = 32
-    width: int = 128
-    max_len: int | None = None  # cnn-fixed heads; default: the longest label
-    val: str | None = None  # a separate validation set (else --val-split of the data)
-    val_split: float = 0.1
-    generate: bool = False  # fresh images every step from the data's captchagen spec
-    epoch_size: int = 20_000  # images per nominal epoch of generated data
-    epochs: int | None = None
-    minutes: float | None = None  # wall-clock budget of the training loop
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    schedule: str = "onecycle"  # onecycle | cosine | constant
-    warmup: float = 0.1  # fraction of the run
-    grad_clip: float = 5.0
-    patience: int | None = None  # early stopping after this many evaluations without gain
-    eval_every: int | None = None  # steps; default: every epoch, and on a budget every
-    eval_seconds: float = 60.0  # ... this many seconds of training
-    augment: str = "auto"  # auto (on for folders of real images) | on | off
-    device: str = "auto"
-    amp: str = "auto"  # auto (on for CUDA) | on | off
-    channels_last: str = "auto"  # auto (on) | on | off
-    seed: int = 0
-    workers: int | None = None  # data processes (decoding, generation)
-    threads: int | None = None  # torch CPU threads
-    skip_bad: bool = False
-    resume: bool = False
-    overwrite: bool = False
-    progress: bool = True
+    """Everything ``crnn train`` takes; its options are generated from these fields."""
+
+    data: str = knob(help="captchagen dataset or folder of labelled images.")
+    out: str = knob(help="Run directory (checkpoints, metrics.csv, curve).")
+    model: str = knob("crnn", "Model kind.", choices=MODEL_NAMES)
+    size: str = knob("small", "Trunk width.", choices=tuple(SIZES))
+    height: int = knob(32, "Input height (a multiple of 16).", lo=16, hi=256)
+    width: int = knob(128, "Input width (a multiple of 4).", lo=16, hi=2048)
+    max_len: int | None = knob(None, "cnn-fixed heads (default: longest label).", lo=1, hi=256)
+    val: str | None = knob(None, "Validation set (default: --val-split of --data).")
+    val_split: float = knob(0.1, "Held-out fraction of --data for validation.",
+                            lo=0.001, hi=0.999)
+    generate: bool = knob(False, "Train on fresh images from --data's captchagen spec "
+                                 "(validate on --data).")
+    epoch_size: int = knob(20_000, "Images per nominal epoch with --generate.",
+                           lo=1, hi=100_000_000)
+    epochs: int | None = knob(None, "Default 10, unless --minutes.", lo=1, hi=100_000)
+    minutes: float | None = knob(None, "Wall-clock training budget.", lo=0.001, hi=60 * 24 * 30)
+    batch_size: int = knob(64, "Images per step.", lo=1, hi=65536)
+    lr: float = knob(3e-3, "Peak learning rate (AdamW).", lo=1e-9, hi=10.0)
+    weight_decay: float = knob(0.01, "AdamW weight decay.", lo=0.0, hi=10.0)
+    schedule: str = knob("onecycle", "Learning-rate schedule.",
+                         choices=("onecycle", "cosine", "constant"))
+    warmup: float = knob(0.1, "Warm-up, as a fraction of the run.", lo=0.0, hi=1.0)
+    grad_clip: float = knob(5.0, "Gradient norm clip.", lo=1e-6, hi=1e6)
+    patience: int | None = knob(None, "Stop after this many evaluations without a better "
+                                      "validation accuracy.", lo=1, hi=1_000_000)
+    eval_every: int | None = knob(None, "Steps between evaluations.", lo=1, hi=100_000_000)
+    eval_seconds: float = knob(60.0, "On a --minutes budget, also evaluate after this much "
+                                     "training time.", lo=0.1, hi=7 * 86400)
+    augment: str = knob("auto", "auto: on for folders of real images, off for generated.",
+                        choices=ON_OFF)
+    device: str = knob("auto", "Where to train.", choices=DEVICES)
+    amp: str = knob("auto", "Mixed precision (auto: on for CUDA).", choices=ON_OFF)
+    channels_last: str = knob("auto", "Channels-last memory (auto: on).", choices=ON_OFF)
+    # numpy's RandomState (the validation split) takes seeds below 2**32
+    seed: int = knob(0, "Random seed.", lo=0, hi=2**31 - 1)
+    workers: int | None = knob(None, "Data processes (capped by the work).", lo=1, hi=1024)
+    threads: int | None = knob(None, "torch CPU threads.", lo=1, hi=1024)
+    skip_bad: bool = knob(False, "Leave unreadable images out (and count them).")
+    resume: bool = knob(False, "Continue the run in --out from last.ckpt.")
+    overwrite: bool = knob(False, "Start the run in --out afresh (removes only its run "
+                                  "files).")
+    progress: bool = knob(True, "Progress bar.", cli=False)
 
     def __post_init__(self) -> None:
-        if self.epochs is not None and self.epochs < 1:
-            raise UsageError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.minutes is not None and self.minutes <= 0:
-            raise UsageError(f"--minutes must be > 0, got {self.minutes}")
-        if self.batch_size < 1 or self.lr <= 0:
-            raise UsageError("--batch-size and --lr must be positive")
-        if self.schedule not in ("onecycle", "cosine", "constant"):
-            raise UsageError(f"unknown --schedule {self.schedule!r}")
-        for name in ("augment", "amp", "channels_last"):
-            if getattr(self, name) not in ("auto", "on", "off"):
-                raise UsageError(f"--{name.replace('_', '-')} must be auto, on or off")
+        check_fields(self)
+        if self.height % 16 or self.width % 4:
+            raise UsageError(f"--height must be a multiple of 16 and --width of 4, got "
+                             f"{self.height} and {self.width}")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite exclude each other")
 
@@ -209,44 +221,92 @@ def train(cfg: TrainConfig) -> dict:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // d.world))
     out = Path(cfg.out)
     try:
-        resume = check_run_dir(cfg, out)
-        torch.manual_seed(cfg.seed)
-        data = prepare_data(cfg, d)
-        config = ModelConfig(name=cfg.model, charset=data.charset, size=cfg.size,
-                             height=cfg.height, width=cfg.width,
-                             max_len=cfg.max_len or data.max_len)
-        check_capacity(config, data.max_len)
-        if resume is not None and resume["model_config"] != config.to_dict():
-            raise UsageError(f"cannot resume {out}: its checkpoint is for another model or "
-                             f"charset ({resume['model_config']['name']}, "
-                             f"{resume['model_config']['charset']!r})")
-        if d.main:
-            start_run_dir(out, resume)
-            write_json(out / "config.json", {"train": _jsonable(cfg), "model": config.to_dict(),
-                                             "world_size": d.world})
-        barrier(d)
-        return _fit(cfg, d, device, out, data, config, resume)
+        check_run_dir(cfg, out)  # before the lock, which creates the directory
+        with run_dir_lock(out, d.main):
+            resume = check_run_dir(cfg, out)
+            torch.manual_seed(cfg.seed)
+            data = prepare_data(cfg, d)
+            config = ModelConfig(name=cfg.model, charset=data.charset, size=cfg.size,
+                                 height=cfg.height, width=cfg.width,
+                                 max_len=cfg.max_len or data.max_len)
+            check_capacity(config, data.max_len)
+            if resume is not None and resume["model_config"] != config.to_dict():
+                raise UsageError(f"cannot resume {out}: its checkpoint is for another model "
+                                 f"or charset ({resume['model_config']['name']}, "
+                                 f"{resume['model_config']['charset']!r})")
+            if d.main:
+                start_run_dir(out, resume)
+                write_json(out / "config.json", {"train": _jsonable(cfg),
+                                                 "model": config.to_dict(),
+                                                 "world_size": d.world})
+            barrier(d)
+            return _fit(cfg, d, device, out, data, config, resume)
     finally:
         shutdown(d)
 
 
+# What ``crnn train`` writes into a run directory; --overwrite removes these and nothing else.
+RUN_FILES = ("best.ckpt", "last.ckpt", "metrics.csv", "curve.png", "summary.json",
+             "config.json")
+
+
+@contextlib.contextmanager
+def run_dir_lock(out: Path, main: bool = True) -> Iterator[None]:
+    """One ``crnn train`` per run directory. A run refused before it wrote anything leaves
+    no trace: the lock file, and the directory if the lock made it, are removed again."""
+    if not main:
+        yield
+        return
+    existed, had_lock = out.exists(), (out / LOCK_NAME).exists()
+    started = False
+    try:
+        with exclusive_lock(out, "run directory"):
+            started = True
+            yield
+    except BaseException:
+        if started and not (out / "config.json").exists():
+            if not had_lock:
+                (out / LOCK_NAME).unlink(missing_ok=True)
+            if not existed:
+                with contextlib.suppress(OSError):
+                    out.rmdir()
+        raise
+
+
+def is_run_dir(out: Path) -> bool:
+    """Whether ``out`` holds a run that ``crnn train`` started (its config.json)."""
+    try:
+        info = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and {"train", "model"} <= set(info)
+
+
 def check_run_dir(cfg: TrainConfig, out: Path) -> dict | None:
-    """Refuse to clobber a run; with ``--resume`` return the last checkpoint's state."""
+    """Refuse to clobber a run or an input; with ``--resume`` return the last checkpoint's
+    state."""
+    refuse_onto(out, {"--data": cfg.data, "--val": cfg.val}, "--out")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a run directory")
     last = out / "last.ckpt"
     if cfg.resume:
         if not last.is_file():
             raise UsageError(f"nothing to resume: {last} does not exist")
-        state = read_checkpoint(last)
-        old = state.get("train_config", {})
+        state = read_checkpoint(last, resumable=True)
+        old = state["train_config"]
         differs = [k for k, v in asdict(cfg).items()
                    if k not in RESUMABLE_CHANGES and k in old and old[k] != v]
         if differs:
             raise UsageError(f"cannot resume {out}: it ran with other settings "
                              f"({', '.join(differs)} differ)")
         return state
-    if out.exists() and any(out.iterdir()) and not cfg.overwrite:
+    entries = [p for p in out.iterdir() if p.name != LOCK_NAME] if out.exists() else []
+    if entries and not cfg.overwrite:
         raise UsageError(f"run directory {out} exists and is not empty: "
                          "add --resume to continue it or --overwrite to start again")
+    if entries and not is_run_dir(out):
+        raise UsageError(f"--overwrite: {out} is not a crnn run directory (no config.json of "
+                         "crnn train) and not empty; it is left alone: choose another --out")
     return None
 
 
@@ -255,8 +315,7 @@ def start_run_dir(out: Path, resume: dict | None) -> None:
     can land between the two), so the log reads as if the run had never stopped."""
     out.mkdir(parents=True, exist_ok=True)
     if resume is None:
-        for name in ("best.ckpt", "last.ckpt", "metrics.csv", "curve.png", "summary.json",
-                     "config.json"):
+        for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
         return
     log = out / "metrics.csv"

@@ -209,7 +209,7 @@ def test_checkpoints_of_another_charset_or_kind_are_refused(tmp_path, tiny_datas
     junk = tmp_path / "junk.ckpt"
     junk.write_text("hello")
     code, _, err = crnn_cli("eval", "--ckpt", junk, "--data", tiny_dataset)
-    assert code == 2 and "cannot read checkpoint" in err
+    assert code == 1 and "cannot read checkpoint" in err  # a corrupt file: exit 1
 
 
 class _Exploit:
@@ -222,7 +222,7 @@ def test_checkpoints_never_unpickle_code(tmp_path, tiny_dataset, crnn_cli):
     Path("/tmp/crnn-pwned").unlink(missing_ok=True)
     torch.save({"format": "crnn-checkpoint/1", "x": _Exploit()}, evil, pickle_module=pickle)
     code, _, err = crnn_cli("eval", "--ckpt", evil, "--data", tiny_dataset)
-    assert code == 2 and "cannot read checkpoint" in err
+    assert code == 1 and "cannot read checkpoint" in err  # a corrupt file: exit 1
     assert not Path("/tmp/crnn-pwned").exists()
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
+from crnn.paths import refuse_onto
 from plumbing.cli import run_cli
 from plumbing.errors import UsageError
-from plumbing.files import atomic_write
+from plumbing.files import atomic_write, exclusive_lock
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,7 +29,8 @@ def cli() -> None:
               help="Report folder (default bench-out/SUITE); its cache/ makes reruns resume.")
 @click.option("--real", type=click.Path(path_type=Path), default=None,
               help="A folder of real captchas named by label, trained on its 90% split.")
-@click.option("--seed", type=int, default=None, help="Override the suite's seed.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=None,
+              help="Override the suite's seed.")
 @click.option("--models", default=None,
               help="Only these of the suite's models, by name or title, comma-separated "
                    "(e.g. crnn-small,cnn-fixed-small).")
@@ -49,8 +51,13 @@ def run(suite: str, device: str, out: Path | None, real: Path | None, seed: int 
     if real is not None and not real.is_dir():
         raise UsageError(f"--real folder not found: {real}")
     out = out or Path("bench-out") / s.name
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a report folder")
+    if real is not None:
+        refuse_onto(out, {"--real": real}, "--out")
     command = "crnn-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    report = run_suite(s, out, device, real, progress=not quiet, command=command)
+    with exclusive_lock(out, "report folder"):
+        report = run_suite(s, out, device, real, progress=not quiet, command=command)
     click.echo(f"crnn-bench: report in {report / 'report.md'}")
 
 
@@ -61,8 +68,12 @@ def run(suite: str, device: str, out: Path | None, real: Path | None, seed: int 
               help="Also write the comparison to this Markdown file.")
 def compare(a: Path, b: Path, out: Path | None) -> None:
     """Show reports A and B side by side, as ratios B / A."""
-    from crnn.bench.compare import compare_markdown, load_report
+    from crnn.bench.compare import compare_markdown, load_report, report_file
 
+    if out:
+        refuse_onto(out, {"A": report_file(a), "B": report_file(b)}, "--out", nested=False)
+        if out.is_dir():
+            raise UsageError(f"--out {out} is a directory: give a Markdown file name")
     text = compare_markdown(load_report(a), load_report(b), str(a), str(b))
     if out:
         atomic_write(out, text.encode())
@@ -79,6 +90,10 @@ def headline(docs: Path, readme: Path | None) -> None:
     from crnn.bench.headline import headline as render
     from crnn.bench.headline import replace_block
 
+    if readme is not None:
+        reports = list(docs.rglob("*.json")) + list(docs.rglob("*.md")) if docs.is_dir() else []
+        for report in reports:
+            refuse_onto(readme, {"report": report}, "--write", nested=False)
     block = render(docs)
     if readme is None:
         click.echo(block)

@@ -9,12 +9,44 @@ from crnn.bench.report import fmt_cell
 from plumbing.errors import UsageError
 
 
-def load_report(path: str | Path) -> dict:
+def report_file(path: str | Path) -> Path:
+    """The report.json that ``path`` names (itself, or inside the folder)."""
     p = Path(path)
     p = p / "report.json" if p.is_dir() else p
     if not p.is_file():
         raise UsageError(f"no report at {path} (expected a report.json or its folder)")
-    return json.loads(p.read_text())
+    return p
+
+
+def load_report(path: str | Path) -> dict:
+    """A crnn-bench report, its structure checked before use."""
+    p = report_file(path)
+    try:
+        report = json.loads(p.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise UsageError(f"{p} is not a crnn-bench report (not JSON)") from None
+    problem = _report_problem(report)
+    if problem:
+        raise UsageError(f"{p} is not a crnn-bench report: {problem}")
+    return report
+
+
+def _report_problem(r) -> str | None:
+    """What is wrong with a report's structure, or None."""
+    if not isinstance(r, dict) or not isinstance(r.get("tables"), dict):
+        return "no 'tables'"
+    env = r.get("meta", {}).get("environment") if isinstance(r.get("meta"), dict) else None
+    if not isinstance(env, dict) or not {"date", "git_commit"} <= set(env):
+        return "no meta.environment date and git_commit"
+    for key, t in r["tables"].items():
+        if not (isinstance(t, dict) and isinstance(t.get("title"), str)
+                and isinstance(t.get("rows"), list) and isinstance(t.get("columns"), list)
+                and all(isinstance(row, dict) for row in t["rows"])
+                and all(isinstance(c, dict) and {"field", "format", "header"} <= set(c)
+                        for c in t["columns"])
+                and isinstance(t.get("keys") or [], list)):
+            return f"table {key!r} lacks title, columns or rows"
+    return None
 
 
 def compare(a: dict, b: dict) -> list[dict]:

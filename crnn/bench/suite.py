@@ -15,46 +15,80 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from captchagen.charsets import parse_charset
+from captchagen.spec import NOISE_PRESETS, parse_length
+from crnn.models.config import MODEL_NAMES, SIZES
+from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites",
               Path(__file__).resolve().parents[2] / "benchmarks" / "suites")
 
 
+def _k(default, lo=None, hi=None, choices=None, help: str = "suite value"):
+    """A suite value: checked for type and range, named ``table.key`` when wrong."""
+    return knob(default, help, lo=lo, hi=hi, choices=choices, cli=False)
+
+
+def _items(obj, name: str, kind: type, lo: int | None = None, hi: int | None = None) -> None:
+    """Check each item of the tuple field ``name``."""
+    for v in getattr(obj, name):
+        bad_type = not isinstance(v, kind) or (kind is int and isinstance(v, bool))
+        if bad_type or (lo is not None and v < lo) or (hi is not None and v > hi):
+            span = f" within {lo}..{hi}" if lo is not None else ""
+            raise UsageError(f"{name} must hold {kind.__name__} values{span}, got {v!r}")
+
+
 @dataclass(frozen=True)
 class DataPlan:
-    charset: str = "alnum"
-    width: int = 160
-    height: int = 60
-    noise: str = "default"
-    train_len: str = "4-6"
-    train: int = 20_000  # training images (pre-rendered once, cached)
-    val: int = 500
-    test: int = 1_000  # in-distribution test set, lengths train_len
-    fixed_len: int = 5  # a test set of this one length
-    unseen_lens: tuple[int, ...] = (3, 7)  # test sets of lengths never seen in training
-    unseen_n: int = 500
+    charset: str = _k("alnum")
+    width: int = _k(160, 16, 2048)
+    height: int = _k(60, 16, 1024)
+    noise: str = _k("default", choices=tuple(NOISE_PRESETS))
+    train_len: str = _k("4-6")
+    train: int = _k(20_000, 1, 10_000_000)  # training images (pre-rendered once, cached)
+    val: int = _k(500, 1, 1_000_000)
+    test: int = _k(1_000, 1, 10_000_000)  # in-distribution test set, lengths train_len
+    fixed_len: int = _k(5, 1, 64)  # a test set of this one length
+    # test sets of lengths never seen in training
+    unseen_lens: tuple[int, ...] = _k((3, 7))
+    unseen_n: int = _k(500, 1, 10_000_000)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        _items(self, "unseen_lens", int, 1, 64)
+        for name, parse in (("charset", parse_charset), ("train_len", parse_length)):
+            try:
+                parse(getattr(self, name))
+            except UsageError as e:
+                raise UsageError(f"{name}: {e}") from None
 
 
 @dataclass(frozen=True)
 class TrainPlan:
-    minutes: float = 2.0  # the same budget for every model
-    epochs: int | None = None  # instead of (or as well as) minutes
-    batch_size: int = 64
-    lr: float = 3e-3
-    height: int = 32
-    width: int = 128
-    schedule: str = "onecycle"
-    warmup: float = 0.1
-    eval_seconds: float = 30.0
+    minutes: float = _k(2.0, 0.001, 60 * 24 * 30)  # the same budget for every model
+    epochs: int | None = _k(None, 1, 100_000)  # instead of (or as well as) minutes
+    batch_size: int = _k(64, 1, 65536)
+    lr: float = _k(3e-3, 1e-9, 10.0)
+    height: int = _k(32, 16, 256)
+    width: int = _k(128, 16, 2048)
+    schedule: str = _k("onecycle", choices=("onecycle", "cosine", "constant"))
+    warmup: float = _k(0.1, 0.0, 1.0)
+    eval_seconds: float = _k(30.0, 0.1, 7 * 86400)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class ModelPlan:
-    name: str
-    size: str = "small"
-    label: str = ""  # the name in tables; default "name-size"
-    minutes: float | None = None  # this model's own budget, instead of [train]'s
+    name: str = _k(dataclasses.MISSING, choices=MODEL_NAMES)
+    size: str = _k("small", choices=tuple(SIZES))
+    label: str = _k("")  # the name in tables; default "name-size"
+    minutes: float | None = _k(None, 0.001, 60 * 24 * 30)  # instead of [train]'s budget
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     @property
     def title(self) -> str:
@@ -67,43 +101,67 @@ class ModelPlan:
 
 @dataclass(frozen=True)
 class DecodePlan:
-    rows: int = 2048
-    batch_sizes: tuple[int, ...] = (1, 32, 256, 2048)
-    beam_width: int = 10
-    min_seconds: float = 0.5
+    rows: int = _k(2048, 1, 10_000_000)
+    batch_sizes: tuple[int, ...] = _k((1, 32, 256, 2048))
+    beam_width: int = _k(10, 1, 1024)
+    min_seconds: float = _k(0.5, 0.001, 3600.0)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        _items(self, "batch_sizes", int, 1, 10_000_000)
 
 
 @dataclass(frozen=True)
 class ThroughputPlan:
-    batch_sizes: tuple[int, ...] = (1, 32, 256)
-    warmup: int = 20
-    repeats: int = 50
-    threads: int = 2  # torch CPU threads while timing
+    batch_sizes: tuple[int, ...] = _k((1, 32, 256))
+    warmup: int = _k(20, 0, 100_000)
+    repeats: int = _k(50, 1, 1_000_000)
+    threads: int = _k(2, 1, 1024)  # torch CPU threads while timing
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        _items(self, "batch_sizes", int, 1, 65536)
 
 
 @dataclass(frozen=True)
 class RealPlan:
-    models: tuple[str, ...] = ()  # names or titles of the models to train on it (all if empty)
-    val_split: float = 0.1
-    minutes: float = 2.0
-    epochs: int | None = None
-    augment: str = "on"
-    width: int = 128
+    # names or titles of the models to train on it (all if empty)
+    models: tuple[str, ...] = _k(())
+    val_split: float = _k(0.1, 0.001, 0.999)
+    minutes: float = _k(2.0, 0.001, 60 * 24 * 30)
+    epochs: int | None = _k(None, 1, 100_000)
+    augment: str = _k("on", choices=("auto", "on", "off"))
+    width: int = _k(128, 16, 2048)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        _items(self, "models", str)
+
+
+@dataclass(frozen=True)
+class DdddocrPlan:
+    n: int = _k(200, 1, 1_000_000)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class Suite:
-    name: str
-    description: str = ""
-    seed: int = 0
+    name: str = _k(dataclasses.MISSING)
+    description: str = _k("")
+    seed: int = knob(0, "suite seed", lo=0, hi=2**31 - 1, cli=False)
     data: DataPlan = field(default_factory=DataPlan)
     train: TrainPlan = field(default_factory=TrainPlan)
     models: tuple[ModelPlan, ...] = ()
     decode: DecodePlan = field(default_factory=DecodePlan)
     throughput: ThroughputPlan = field(default_factory=ThroughputPlan)
     real: RealPlan = field(default_factory=RealPlan)
-    ddddocr_n: int = 200
-    source: str = ""  # the file it was read from
+    ddddocr_n: int = knob(200, "ddddocr images", lo=1, hi=1_000_000, cli=False)
+    source: str = _k("")  # the file it was read from
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -127,28 +185,34 @@ def find_suite(name: str) -> Path:
                      "(or give a path to a .toml file)")
 
 
+# The tables of a suite file and the plans they fill; top-level scalars are listed apart.
+TABLES = {"data": DataPlan, "train": TrainPlan, "decode": DecodePlan,
+          "throughput": ThroughputPlan, "real": RealPlan, "ddddocr": DdddocrPlan}
+SCALARS = ("name", "description", "seed")
+
+
 def load_suite(name: str) -> Suite:
+    """Read and check a suite: unknown tables and keys, wrong types and out-of-range values
+    are refused, naming ``table.key``, before anything runs."""
     path = find_suite(name)
     try:
         raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"suite {path} is not valid TOML: {e}") from None
-    try:
-        return Suite(
-            name=raw.get("name", path.stem),
-            description=raw.get("description", ""),
-            seed=raw.get("seed", 0),
-            data=_plan(DataPlan, raw.get("data", {})),
-            train=_plan(TrainPlan, raw.get("train", {})),
-            models=tuple(_plan(ModelPlan, m) for m in raw.get("models", [])),
-            decode=_plan(DecodePlan, raw.get("decode", {})),
-            throughput=_plan(ThroughputPlan, raw.get("throughput", {})),
-            real=_plan(RealPlan, raw.get("real", {})),
-            ddddocr_n=raw.get("ddddocr", {}).get("n", 200),
-            source=str(path),
-        )
-    except TypeError as e:
-        raise UsageError(f"suite {path}: {e}") from None
+    unknown = sorted(set(raw) - set(TABLES) - set(SCALARS) - {"models"})
+    if unknown:
+        raise UsageError(f"suite {path}: unknown table or key {', '.join(unknown)}; known: "
+                         f"{', '.join([*SCALARS, 'models', *TABLES])}")
+    plans = {key: _plan(cls, raw.get(key, {}), key, path) for key, cls in TABLES.items()}
+    models = raw.get("models", [])
+    if not isinstance(models, list):
+        raise UsageError(f"suite {path}: models must be a list of [[models]] tables")
+    return _plan(Suite, {
+        "name": raw.get("name", path.stem), "description": raw.get("description", ""),
+        "seed": raw.get("seed", 0), "data": plans["data"], "train": plans["train"],
+        "models": tuple(_plan(ModelPlan, m, f"models[{i}]", path) for i, m in enumerate(models)),
+        "decode": plans["decode"], "throughput": plans["throughput"], "real": plans["real"],
+        "ddddocr_n": plans["ddddocr"].n, "source": str(path)}, "", path)
 
 
 def select_models(suite: Suite, wanted: list[str]) -> Suite:
@@ -160,10 +224,21 @@ def select_models(suite: Suite, wanted: list[str]) -> Suite:
     return dataclasses.replace(suite, models=tuple(m for m in suite.models if m.named_in(wanted)))
 
 
-def _plan(cls, table: dict):
+def _plan(cls, table, key: str, path: Path):
+    """``cls`` filled from the TOML table ``key``, every value checked."""
+    where = f"{key}." if key else ""
+    if not isinstance(table, dict):
+        raise UsageError(f"suite {path}: {key} must be a table, got {table!r}")
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(table) - names
+    unknown = sorted(set(table) - names)
     if unknown:
-        raise UsageError(f"unknown keys in [{cls.__name__}]: {', '.join(sorted(unknown))}")
+        raise UsageError(f"suite {path}: unknown key {', '.join(where + u for u in unknown)}")
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in table
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise UsageError(f"suite {path}: {where}{missing[0]} must be set")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
-    return cls(**values)
+    try:
+        return cls(**values)
+    except UsageError as e:
+        raise UsageError(f"suite {path}: {where}{e}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,21 +18,71 @@ from plumbing.errors import UsageError
 MEAN, STD = 0.5, 0.5  # grayscale in [0, 1] -> about [-1, 1]
 
 
+# Captchas are small: a header announcing more than this is refused before decoding.
+MAX_PIXELS = 50_000_000
+MAX_SIDE = 65_535
+
+
+class OversizedImage(ValueError):
+    """An image whose header announces more pixels than ``MAX_PIXELS``."""
+
+
+# Nominal full scales of the wide modes, the narrowest first: an "I" image made from an
+# 8-bit one holds 0..255, a 16-bit PNG 0..65535; float images hold 0..1 or 0..255.
+_FULL_SCALES = {"I;16": (65535.0,), "I": (255.0, 65535.0), "F": (1.0, 255.0)}
+
+
+def _scaled(values: np.ndarray, full_scales: tuple[float, ...]) -> np.ndarray:
+    """Wide samples -> uint8, keeping their contrast: the first nominal range that holds
+    them, else their own min..max."""
+    v = values.astype(np.float64)
+    finite = v[np.isfinite(v)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    full = next((f for f in full_scales if lo >= 0 and hi <= f), None)
+    offset, scale = (0.0, 255.0 / full) if full else (lo, 255.0 / (hi - lo) if hi > lo else 1.0)
+    out = np.nan_to_num((v - offset) * scale, nan=255.0, posinf=255.0, neginf=0.0)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def as_gray(image: Image.Image) -> Image.Image:
+    """Any Pillow mode -> "L" with its real contrast (Pillow's own ``convert("L")`` clips
+    16- and 32-bit samples to 255, reading a 16-bit PNG as all white)."""
+    mode = image.mode
+    wide = "I;16" if mode.startswith("I;16") else mode
+    if wide in _FULL_SCALES:
+        return Image.fromarray(_scaled(np.asarray(image), _FULL_SCALES[wide]), "L")
+    if "A" in mode or "a" in mode or (mode == "P" and "transparency" in image.info):
+        # Transparent pixels (the Kaggle set is RGBA) should read as white paper, not black.
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("L")
+    if mode in ("L", "1", "P", "RGB"):
+        return image.convert("L")
+    return image.convert("RGB").convert("L")  # CMYK, YCbCr, LAB, HSV: through RGB
+
+
 def to_gray(image: Image.Image, height: int, width: int) -> np.ndarray:
     """Any PIL image -> (H, W) uint8, grayscale, resized (stretched) to the model's input."""
-    if image.mode in ("RGBA", "LA", "P"):
-        # Transparent pixels (the Kaggle set is RGBA) should read as white paper, not black.
-        image = image.convert("RGBA")
-        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, image)
-    gray = image.convert("L")
+    gray = as_gray(image)
     if gray.size != (width, height):
         gray = gray.resize((width, height), Image.Resampling.BILINEAR)
     return np.asarray(gray, dtype=np.uint8)
 
 
+def check_size(image: Image.Image) -> None:
+    """Refuse, from its header alone, an image too large to be a captcha."""
+    w, h = image.size
+    if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+        raise OversizedImage(f"{w}x{h} pixels is more than the {MAX_PIXELS:,} a captcha "
+                             "may have")
+
+
 def load_gray(path: str | Path, height: int, width: int) -> np.ndarray:
-    with Image.open(path) as im:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_size decides
+        im = Image.open(path)
+    with im:
+        check_size(im)  # before load(): the header is read, the pixels are not
         im.load()
         return to_gray(im, height, width)
 
@@ -40,7 +91,8 @@ def _load_or_none(args: tuple[str, int, int]) -> np.ndarray | str:
     path, height, width = args
     try:
         return load_gray(path, height, width)
-    except (OSError, SyntaxError, ValueError) as e:  # PIL's ways of saying "corrupt"
+    # PIL's ways of saying "corrupt" or "too big"; a DecompressionBombError is neither.
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         return f"{type(e).__name__}: {e}"
 
 
@@ -52,8 +104,9 @@ def decode_images(
 
     An unreadable image is an error naming it, unless ``skip_bad`` (then it is left out).
     """
-    workers = workers or os.cpu_count() or 1
     jobs = [(str(p), height, width) for p in paths]
+    # Never more processes than chunks of work (--workers 1000 on 10 images forks none).
+    workers = min(workers or os.cpu_count() or 1, -(-len(jobs) // 64))
     if workers > 1 and len(jobs) >= 512 and "fork" in mp.get_all_start_methods():
         with mp.get_context("fork").Pool(workers) as pool:
             results = pool.map(_load_or_none, jobs, chunksize=64)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
+from typing import Any
 
+from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
 
 # Trunk widths per size: six 3x3 convs in the CRNN paper's VGG layout, then the LSTM width.
@@ -13,6 +16,8 @@ SIZES: dict[str, dict] = {
     "base": {"channels": (64, 128, 256, 256, 512, 512), "hidden": 256},  # the paper's widths
 }
 CTC_MODELS = ("crnn", "cnn-ctc")
+MODEL_NAMES = (*CTC_MODELS, "cnn-fixed")
+MAX_CHARSET = 4096  # symbols; the output layer grows with it
 
 
 @dataclass(frozen=True)
@@ -21,27 +26,33 @@ class ModelConfig:
     or "no character" for cnn-fixed); ``height``/``width``: the input size in pixels;
     ``max_len``: the longest text cnn-fixed can emit (its number of heads)."""
 
-    name: str
-    charset: str
-    size: str = "small"
-    height: int = 32
-    width: int = 128
-    max_len: int = 6
-    rnn_skip: bool = True  # crnn only: a linear path around the BiLSTM (False = the paper)
+    name: str = knob(help="Model kind.", choices=MODEL_NAMES, cli=False)
+    charset: str = knob(help="Symbols the model reads.", cli=False)
+    size: str = knob("small", "Trunk width.", choices=tuple(SIZES), cli=False)
+    height: int = knob(32, "Input height in pixels.", lo=16, hi=256, cli=False)
+    width: int = knob(128, "Input width in pixels.", lo=16, hi=2048, cli=False)
+    max_len: int = knob(6, "Longest text (cnn-fixed heads).", lo=1, hi=256, cli=False)
+    # crnn only: a linear path around the BiLSTM (False = the paper)
+    rnn_skip: bool = knob(True, "Skip path around the BiLSTM.", cli=False)
 
     def __post_init__(self) -> None:
-        if self.size not in SIZES:
-            raise UsageError(f"unknown model size {self.size!r}; choose from {', '.join(SIZES)}")
-        if self.height % 16 or not 16 <= self.height <= 256:
+        check_fields(self)
+        if self.height % 16:
             raise UsageError(f"input height must be a multiple of 16 within 16..256, "
                              f"got {self.height}")
-        if self.width % 4 or not 16 <= self.width <= 2048:
+        if self.width % 4:
             raise UsageError(f"input width must be a multiple of 4 within 16..2048, "
                              f"got {self.width}")
         if not self.charset:
             raise UsageError("the model's charset is empty")
-        if self.max_len < 1:
-            raise UsageError(f"max_len must be >= 1, got {self.max_len}")
+        if len(self.charset) > MAX_CHARSET:
+            raise UsageError(f"the model's charset has {len(self.charset)} symbols, "
+                             f"more than {MAX_CHARSET}")
+        if len(set(self.charset)) != len(self.charset):
+            twice = sorted({c for c in self.charset if self.charset.count(c) > 1})
+            raise UsageError(f"the model's charset repeats {''.join(twice)!r}")
+        if any(not c.isprintable() for c in self.charset):
+            raise UsageError("the model's charset holds control characters")
 
     @property
     def num_classes(self) -> int:
@@ -63,5 +74,15 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
+    def from_dict(cls, d: Any) -> ModelConfig:
+        """Rebuild from ``to_dict``'s output, every field checked (it comes from a file)."""
+        if not isinstance(d, dict):
+            raise UsageError(f"model config is {type(d).__name__}, not a table of fields")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(map(str, set(d) - set(names)))
+        missing = [n for n in ("name", "charset") if n not in d]
+        if unknown or missing:
+            raise UsageError("model config " + "; ".join(
+                ([f"has unknown fields {', '.join(unknown)}"] if unknown else [])
+                + ([f"lacks {', '.join(missing)}"] if missing else [])))
         return cls(**d)
