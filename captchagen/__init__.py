@@ -3,11 +3,13 @@
 The Python API that the ``captchagen`` command is a thin layer over::
 
     from captchagen import CaptchaSpec, DatasetJob, render, write_dataset, iter_captchas
+    from captchagen import ImageCaptcha  # the captcha library's API, seeded
 """
 
 __version__ = "0.1.0"
 
 from captchagen.charsets import PRESETS, parse_charset
+from captchagen.compat import ImageCaptcha
 from captchagen.dataset import DatasetJob, merge_shards, write_dataset
 from captchagen.manifest import read_dataset
 from captchagen.render import check_fit, render, render_with_info
@@ -19,6 +21,7 @@ __all__ = [
     "PRESETS",
     "CaptchaSpec",
     "DatasetJob",
+    "ImageCaptcha",
     "NoiseSpec",
     "check_fit",
     "iter_captchas",

@@ -19,6 +19,7 @@ from captchagen.manifest import read_dataset
 from captchagen.preview import contact_sheet, save_image
 from captchagen.render import check_fit
 from captchagen.sampling import iter_captchas
+from captchagen.shards import SHARD_SIZE, ShardPlan, write_shards
 from captchagen.spec import NOISE_PRESETS, CaptchaSpec, parse_color, parse_length
 from captchagen.stats import format_stats, label_stats
 from plumbing.cli import run_cli
@@ -125,8 +126,12 @@ def cli() -> None:
 @spec_options
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=int, default=None, help="Processes. Default: all cores.")
-@click.option("--format", "image_format", type=click.Choice(list(FORMATS)), default="png",
-              show_default=True)
+@click.option("--format", "image_format", type=click.Choice([*FORMATS, "wds"]), default="png",
+              show_default=True, help="Image files, or wds: WebDataset tar shards.")
+@click.option("--shard-size", type=int, default=SHARD_SIZE, show_default=True,
+              help="With --format wds: images per tar shard.")
+@click.option("--shard-image", type=click.Choice(list(FORMATS)), default="png",
+              show_default=True, help="With --format wds: the image format inside the shards.")
 @click.option("--png-level", type=int, default=1, show_default=True,
               help="zlib level 0-9 (1 is far faster than 6 at about the same size).")
 @click.option("--jpeg-quality", type=int, default=90, show_default=True)
@@ -136,9 +141,9 @@ def cli() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace the dataset in OUT.")
 @click.option("--shard", default=None, metavar="K/N", help="Write only part K of N.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def make(out: Path, n: int, seed: int, workers: int | None, image_format: str, png_level: int,
-         jpeg_quality: int, name_by: str, resume: bool, overwrite: bool, shard: str | None,
-         quiet: bool, **spec_opts) -> None:
+def make(out: Path, n: int, seed: int, workers: int | None, image_format: str, shard_size: int,
+         shard_image: str, png_level: int, jpeg_quality: int, name_by: str, resume: bool,
+         overwrite: bool, shard: str | None, quiet: bool, **spec_opts) -> None:
     """Render a labelled captcha dataset into OUT."""
     from tqdm import tqdm
 
@@ -146,8 +151,10 @@ def make(out: Path, n: int, seed: int, workers: int | None, image_format: str, p
         raise UsageError(f"--workers must be at least 1, got {workers}")
     if resume and overwrite:
         raise UsageError("--resume and --overwrite exclude each other")
+    wds = image_format == "wds"
     job = DatasetJob(
-        spec=spec_from_options(spec_opts), n=n, seed=seed, image_format=image_format,
+        spec=spec_from_options(spec_opts), n=n, seed=seed,
+        image_format=shard_image if wds else image_format,
         png_level=png_level, jpeg_quality=jpeg_quality, name_by=name_by, shard=_shard(shard),
     )
     bar: list[tqdm] = []  # created once the output directory has been accepted
@@ -158,12 +165,13 @@ def make(out: Path, n: int, seed: int, workers: int | None, image_format: str, p
         bar[0].update(done - bar[0].n)
 
     try:
-        s = write_dataset(job, out, workers=workers, resume=resume, overwrite=overwrite,
-                          progress=progress)
+        write = functools.partial(write_shards, ShardPlan(job, shard_size)) if wds else \
+            functools.partial(write_dataset, job)
+        s = write(out, workers=workers, resume=resume, overwrite=overwrite, progress=progress)
     finally:
         for b in bar:
             b.close()
-    todo = len(job.index_range)
+    todo = ShardPlan(job, shard_size).images_mine if wds else len(job.index_range)
     rate = s.written / s.seconds if s.seconds > 0 else 0.0
     resumed = f", resumed after {s.resumed_from}" if s.resumed_from else ""
     click.echo(f"captchagen: {s.total}/{todo} images in {out} ({s.written} drawn in "

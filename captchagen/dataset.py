@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from captchagen import __version__
+from captchagen.exports import sync_label_files
 from captchagen.fonts import file_sha256, resolve_fonts
 from captchagen.manifest import (
     IMAGES,
@@ -267,6 +268,7 @@ def write_dataset(
                 progress(done + written, len(job.index_range))
     total = done + written
     write_json(root / INFO, job.info(total, total == len(job.index_range)))
+    sync_label_files(root, total == len(job.index_range))
     return Summary(written, total, time.perf_counter() - start, workers, done)
 
 
@@ -345,4 +347,5 @@ def merge_shards(parts: list[str | Path], root: str | Path, overwrite: bool = Fa
     total = sum(info["count"] for info in infos)
     merged = {**first, "shard": None, "count": total, "complete": True}
     write_json(root / INFO, merged)
+    sync_label_files(root, True)
     return total

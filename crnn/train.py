@@ -25,6 +25,8 @@ from crnn.checkpoint import read_checkpoint, save_checkpoint
 from crnn.data.augment import augment
 from crnn.data.batches import EpochBatches, GeneratedBatches, LazyImages
 from crnn.data.images import decode_images, fits_in_memory, normalize
+from crnn.data.several import split_sources
+from crnn.data.shards import ShardBatches, is_shard_pattern, open_shards, read_all
 from crnn.data.sources import Samples, load_samples, split
 from crnn.distributed import Dist, agree, barrier, init_distributed, shutdown
 from crnn.evaluate import evaluate
@@ -43,7 +45,7 @@ RESUMABLE_CHANGES = {"epochs", "minutes", "patience", "progress", "workers", "th
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str  # captchagen dataset or folder of images named by label
+    data: str  # captchagen dataset, folder of images named by label, or shards; a,b: several
     out: str  # run directory
     model: str = "crnn"
     size: str = "small"
@@ -99,7 +101,7 @@ class TrainConfig:
 
 @dataclass
 class Data:
-    train: EpochBatches | GeneratedBatches
+    train: EpochBatches | GeneratedBatches | ShardBatches
     val_images: Tensor
     val_labels: list[str]
     charset: str
@@ -109,6 +111,8 @@ class Data:
 
 def prepare_data(cfg: TrainConfig, d: Dist) -> Data:
     """Read, check and decode the data; validation images are cached once."""
+    if any(is_shard_pattern(x) for x in split_sources(cfg.data)):
+        return _prepare_shards(cfg, d)
     samples = load_samples(cfg.data)
     if cfg.generate:
         if samples.spec is None:
@@ -144,6 +148,30 @@ def prepare_data(cfg: TrainConfig, d: Dist) -> Data:
             labels = list(train_samples.labels)
         train = EpochBatches(images, labels, cfg.batch_size, cfg.seed, d.rank, d.world)
     return Data(train, val_images, val_labels, charset, longest, samples.origin)
+
+
+def _prepare_shards(cfg: TrainConfig, d: Dist) -> Data:
+    """WebDataset shards, streamed; validation on --val, else on the last shard (held out)."""
+    if cfg.generate:
+        raise UsageError("--generate draws from a captchagen dataset's spec, not from shards")
+    shards = open_shards(cfg.data)
+    if cfg.val and not any(is_shard_pattern(x) for x in split_sources(cfg.val)):
+        val_images, val_labels = _decode(load_samples(cfg.val), cfg)
+    elif cfg.val:
+        val_images, val_labels = read_all(open_shards(cfg.val).files, cfg.height, cfg.width)
+    elif len(shards.files) < 2:
+        raise UsageError("one shard cannot be split into training and validation: "
+                         "add --val (a dataset or shards of its own)")
+    else:
+        val_images, val_labels = read_all(shards.files[-1:], cfg.height, cfg.width)
+        shards = shards.part(slice(0, -1))
+    charset = shards.charset or charset_from_labels(val_labels)
+    check_labels(val_labels, charset, "validation labels")
+    longest = max([len(t) for t in val_labels] + [s.max_len for s in shards.specs])
+    train = ShardBatches(shards, cfg.batch_size, cfg.height, cfg.width, cfg.seed, cfg.workers,
+                         d.rank, d.world)
+    return Data(train, val_images, val_labels, charset, longest,
+                "captchagen" if shards.charset else "folder")
 
 
 def _decode(samples: Samples, cfg: TrainConfig) -> tuple[Tensor, list[str]]:
