@@ -67,11 +67,14 @@ def test_existing_output_is_refused_resumed_or_overwritten(tmp_path, gen):
     assert code == 2 and "--resume" in err
     (out / SHARDS[2]).unlink()
     (out / f".{SHARDS[3]}.tmp").write_bytes(b"half a shard")  # a killed run's leftover
-    code, out_text, err = gen(*MAKE, "--out", out, "--resume")
+    code, _, err = gen(*MAKE, "--out", out, "--resume")
     assert code == 0, err
     assert tree_digest(out) == before
-    code, _, err = gen(*MAKE[:-6], "--format", "wds", "--quiet", "--seed", "7", "--out", out)
+    code, _, err = gen(*MAKE, "--seed", "7", "--out", out)  # another dataset
     assert code == 2 and "not empty" in err
+    code, _, err = gen(*MAKE, "--seed", "7", "--out", out, "--overwrite")
+    assert code == 0, err
+    assert sorted(tree_digest(out)) == sorted(before) and tree_digest(out) != before
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
@@ -123,3 +126,15 @@ def test_readme_scale_commands_at_small_scale(tmp_path, gen):
     summary = json.loads((out / "summary.json").read_text())
     # 80 training images over 2 ranks of 8 per step: 5 steps
     assert summary["world_size"] == 2 and summary["steps"] == 5
+
+
+def test_training_batches_resume_mid_epoch_with_the_same_batches(tmp_path, gen):
+    from crnn.data.shards import ShardBatches
+
+    out = _make(gen, tmp_path / "wds", "--workers", "1")
+    batches = ShardBatches(open_shards(str(out)), batch_size=2, height=16, width=40, seed=3,
+                           workers=2, rank=1, world=2)
+    assert batches.steps_per_epoch == 2  # 10 images, 2 ranks of 2 per step
+    whole = [labels for _, labels in batches.epoch(1)]
+    assert [labels for _, labels in batches.epoch(1, start=1)] == whole[1:]
+    assert whole != [labels for _, labels in batches.epoch(2)]  # reshuffled each epoch

@@ -1,4 +1,4 @@
-"""crnn.data's torch datasets: map-style over folders, on-the-fly generation split without overlap."""
+"""crnn.data's torch datasets: map-style over folders, generation split without overlap."""
 
 from __future__ import annotations
 

@@ -209,10 +209,11 @@ class ShardStream(IterableDataset):
 
     def __iter__(self) -> Iterator[tuple]:
         """``(image, label)``, or ``(image, label, key)`` with ``with_key``."""
-        slot, slots = split_slot(self.rank, self.world)
+        slot, slots = split_slot(self.rank, self.world, rotate=self.skip_batches)
         info = get_worker_info()
-        workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
-        skip = len(range(worker, self.skip_batches, workers)) * self.batch_size
+        workers = info.num_workers if info is not None else 1
+        role = slot % workers  # the worker whose batches this one continues
+        skip = len(range(role, self.skip_batches, workers)) * self.batch_size
         for k, (f, sample) in enumerate(self._raw(slot, slots)):
             if k >= skip:
                 x, label = decode_sample(sample, self.height, self.width, f)

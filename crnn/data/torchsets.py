@@ -79,10 +79,13 @@ class LabelledImages(Dataset):
         return x, self.target_transform(label) if self.target_transform else label
 
 
-def split_slot(rank: int | None = None, world: int | None = None) -> tuple[int, int]:
+def split_slot(rank: int | None = None, world: int | None = None, rotate: int = 0
+               ) -> tuple[int, int]:
     """This reader's ``(slot, slots)``: its place among all ranks x DataLoader workers.
 
     ``rank``/``world`` default to the initialised process group (one process: 0 of 1).
+    ``rotate`` shifts the workers' roles: a DataLoader asks worker 0 first, so a stream
+    resumed at batch ``b`` gives worker 0 the role of worker ``b mod workers``.
     """
     if rank is None or world is None:
         dist = torch.distributed
@@ -93,7 +96,7 @@ def split_slot(rank: int | None = None, world: int | None = None) -> tuple[int, 
         raise UsageError(f"rank {rank} is not within 0..{world - 1}")
     info = get_worker_info()
     workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
-    return rank * workers + worker, world * workers
+    return rank * workers + (worker + rotate) % workers, world * workers
 
 
 class GeneratedCaptchas(IterableDataset):
