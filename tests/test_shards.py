@@ -138,3 +138,17 @@ def test_training_batches_resume_mid_epoch_with_the_same_batches(tmp_path, gen):
     whole = [labels for _, labels in batches.epoch(1)]
     assert [labels for _, labels in batches.epoch(1, start=1)] == whole[1:]
     assert whole != [labels for _, labels in batches.epoch(2)]  # reshuffled each epoch
+
+
+def test_missing_or_mixed_sources_are_refused_in_one_line(tmp_path, gen, crnn_cli,
+                                                          tiny_dataset):
+    out = _make(gen, tmp_path / "wds", "--workers", "1")
+    for data, says in ((str(out / "shard-{000000..000009}.tar"), "does not exist"),
+                       (f"{out}/shard-000000.tar,{tiny_dataset}", "cannot mix")):
+        code, _, err = crnn_cli("train", "--data", data, "--out", tmp_path / "run", "--quiet")
+        assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "bad.tar").write_bytes(b"not a tar at all" * 64)
+    code, _, err = crnn_cli("train", "--data", f"{out}/shard-000000.tar",
+                            "--val", tmp_path / "bad.tar", "--out", tmp_path / "run", "--quiet")
+    assert code == 1 and "bad.tar" in err, err

@@ -62,3 +62,12 @@ def test_ranks_and_workers_partition_the_index_range():
     for seen in per_reader:
         for i, x in seen.items():
             assert torch.equal(x, single[i])
+
+
+def test_several_datasets_are_joined(tmp_path, tiny_dataset):
+    other = tmp_path / "other"
+    write_dataset(DatasetJob(spec=SPEC, n=5, seed=1), other, workers=1)
+    both = LabelledImages(f"{tiny_dataset},{other}")
+    assert len(both) == len(LabelledImages(tiny_dataset)) + 5
+    assert both.samples.labels[-5:] == tuple(r["label"] for r in read_rows(other / "manifest.csv"))
+    assert set(both.charset) == set(LabelledImages(tiny_dataset).charset) | set(SPEC.charset)
