@@ -14,6 +14,7 @@ from captchagen.dataset import DatasetJob, merge_shards, write_dataset
 from captchagen.manifest import read_dataset
 from captchagen.render import check_fit, render, render_with_info
 from captchagen.sampling import iter_captchas, label_for, rng_for
+from captchagen.shards import ShardPlan, write_shards
 from captchagen.spec import NOISE_PRESETS, CaptchaSpec, NoiseSpec
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "DatasetJob",
     "ImageCaptcha",
     "NoiseSpec",
+    "ShardPlan",
     "check_fit",
     "iter_captchas",
     "label_for",
@@ -33,4 +35,5 @@ __all__ = [
     "render_with_info",
     "rng_for",
     "write_dataset",
+    "write_shards",
 ]

@@ -46,6 +46,9 @@ class ShardPlan:
     def __post_init__(self) -> None:
         if self.shard_size < 1:
             raise UsageError(f"--shard-size must be at least 1, got {self.shard_size}")
+        if self.job.name_by != "index":
+            raise UsageError("--name-by label names image files; shard samples are keyed by "
+                             "index (the label is in each sample's .txt)")
 
     @property
     def count(self) -> int:
