@@ -3,15 +3,18 @@
 The Python API that the ``captchagen`` command is a thin layer over::
 
     from captchagen import CaptchaSpec, DatasetJob, render, write_dataset, iter_captchas
+    from captchagen import ImageCaptcha  # the captcha library's API, seeded
 """
 
 __version__ = "0.1.0"
 
 from captchagen.charsets import PRESETS, parse_charset
+from captchagen.compat import ImageCaptcha
 from captchagen.dataset import DatasetJob, merge_shards, write_dataset
 from captchagen.manifest import read_dataset
 from captchagen.render import check_fit, render, render_with_info
 from captchagen.sampling import iter_captchas, label_for, rng_for
+from captchagen.shards import ShardPlan, write_shards
 from captchagen.spec import NOISE_PRESETS, CaptchaSpec, NoiseSpec
 
 __all__ = [
@@ -19,7 +22,9 @@ __all__ = [
     "PRESETS",
     "CaptchaSpec",
     "DatasetJob",
+    "ImageCaptcha",
     "NoiseSpec",
+    "ShardPlan",
     "check_fit",
     "iter_captchas",
     "label_for",
@@ -30,4 +35,5 @@ __all__ = [
     "render_with_info",
     "rng_for",
     "write_dataset",
+    "write_shards",
 ]

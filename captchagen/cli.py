@@ -13,13 +13,14 @@ from pathlib import Path
 import click
 
 from captchagen.charsets import PRESETS, parse_charset
-from captchagen.dataset import DatasetJob, Run, merge_shards, write_dataset
+from captchagen.dataset import FORMATS, DatasetJob, Run, merge_shards, write_dataset
 from captchagen.fonts import check_font, resolve_fonts
 from captchagen.manifest import read_dataset
 from captchagen.outdir import check_not_an_input
 from captchagen.preview import Sheet, contact_sheet, save_image
 from captchagen.render import check_fit
 from captchagen.sampling import iter_captchas
+from captchagen.shards import SHARD_SIZE, ShardPlan, write_shards
 from captchagen.spec import (
     MAX_LEN,
     NOISE_PRESETS,
@@ -139,20 +140,26 @@ def cli() -> None:
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
               help="Output directory (images/, manifest.csv, dataset.json); created with its "
                    "parents if missing.")
-@options_from(DatasetJob)
+@options_from(DatasetJob, choices={"image_format": (*FORMATS, "wds")})
 @spec_options
 @options_from(Run)
+@click.option("--shard-image", type=click.Choice(list(FORMATS)), default="png",
+              show_default=True, help="With --format wds: the image format inside the shards.")
+@click.option("--shard-size", type=int, default=SHARD_SIZE, show_default=True,
+              help="With --format wds: images per tar shard.")
 @click.option("--shard", default=None, metavar="K/N", help="Write only part K of N.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def make(out: Path, n: int, seed: int, image_format: str, png_level: int, jpeg_quality: int,
-         name_by: str, workers: int | None, resume: bool, overwrite: bool, shard: str | None,
-         quiet: bool, **spec_opts) -> None:
-    """Render a labelled captcha dataset into OUT."""
+         name_by: str, workers: int | None, resume: bool, overwrite: bool, shard_image: str,
+         shard_size: int, shard: str | None, quiet: bool, **spec_opts) -> None:
+    """Render a labelled captcha dataset into OUT (image files, or --format wds tar shards)."""
     from tqdm import tqdm
 
     run = Run(workers=workers, resume=resume, overwrite=overwrite)
+    wds = image_format == "wds"
     job = DatasetJob(
-        spec=spec_from_options(spec_opts), n=n, seed=seed, image_format=image_format,
+        spec=spec_from_options(spec_opts), n=n, seed=seed,
+        image_format=shard_image if wds else image_format,
         png_level=png_level, jpeg_quality=jpeg_quality, name_by=name_by, shard=_shard(shard),
     )
     bar: list[tqdm] = []  # created once the output directory has been accepted
@@ -163,12 +170,14 @@ def make(out: Path, n: int, seed: int, image_format: str, png_level: int, jpeg_q
         bar[0].update(done - bar[0].n)
 
     try:
-        s = write_dataset(job, out, workers=run.workers, resume=run.resume,
-                          overwrite=run.overwrite, progress=progress)
+        write = functools.partial(write_shards, ShardPlan(job, shard_size)) if wds else \
+            functools.partial(write_dataset, job)
+        s = write(out, workers=run.workers, resume=run.resume, overwrite=run.overwrite,
+                  progress=progress)
     finally:
         for b in bar:
             b.close()
-    todo = len(job.index_range)
+    todo = ShardPlan(job, shard_size).images_mine if wds else len(job.index_range)
     rate = s.written / s.seconds if s.seconds > 0 else 0.0
     resumed = f", resumed after {s.resumed_from}" if s.resumed_from else ""
     redrawn = f", {s.redrawn} missing images drawn again" if s.redrawn else ""

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from captchagen import __version__
+from captchagen.exports import sync_label_files
 from captchagen.fonts import file_sha256, resolve_fonts
 from captchagen.manifest import (
     IMAGES,
@@ -330,6 +331,7 @@ def _write(job: DatasetJob, root: Path, before: Resumed, workers: int | None,
                 progress(done + written, len(job.index_range))
     total = done + written
     write_json(root / INFO, job.info(total, total == len(job.index_range)))
+    sync_label_files(root, total == len(job.index_range))
     return Summary(written, total, time.perf_counter() - start, workers, done,
                    len(before.missing))
 
@@ -401,6 +403,7 @@ def merge_shards(parts: list[str | Path], root: str | Path, overwrite: bool = Fa
             total = sum(len(rows) for _, _, rows in shards)
             write_json(root / INFO, {**shards[0][1], "shard": None, "count": total,
                                      "complete": True})
+            sync_label_files(root, True)
         except BaseException:
             for path in copied:
                 path.unlink(missing_ok=True)

@@ -27,7 +27,9 @@ IMAGES = "images"
 COLUMNS = ("index", "file", "label", "length", "font", "font_sizes")
 # Files of a dataset folder besides the images: written (or, for the interop files, maybe
 # written) by captchagen, so ``--overwrite`` may remove them from a folder captchagen made.
-OWN_FILES = (MANIFEST, INFO, "metadata.csv", "gt.txt")
+METADATA = "metadata.csv"  # Hugging Face imagefolder labels (captchagen.exports)
+GT = "gt.txt"  # path<TAB>label, for OCR trainers (captchagen.exports)
+OWN_FILES = (MANIFEST, INFO, METADATA, GT)
 TOOL = "captchagen"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from captchagen.manifest import IMAGES, INFO, MANIFEST, OWN_FILES, TOOL, read_info, read_rows
 from plumbing.errors import EnvError, UsageError
-from plumbing.files import LOCK_NAME, exclusive_lock
+from plumbing.files import LOCK_NAME, exclusive_lock, inside
 
 
 def _overlaps(a: Path, b: Path) -> bool:
@@ -76,10 +76,17 @@ def own_files(root: Path) -> list[Path]:
     if not (root / INFO).is_file():
         raise UsageError(f"--overwrite refused: {root} has no {INFO}, so captchagen did not "
                          "make it; remove its files yourself or choose another --out")
-    if read_info(root).get("tool") != TOOL:
+    info = read_info(root)
+    if info.get("tool") != TOOL:
         raise UsageError(f"--overwrite refused: {root / INFO} was not written by captchagen; "
                          "remove its files yourself or choose another --out")
     files = [root / name for name in OWN_FILES] + [root / f".{n}.tmp" for n in OWN_FILES]
+    shards = info.get("shards") if isinstance(info.get("shards"), list) else []
+    for shard in shards:  # a WebDataset layout (captchagen.shards) lists its tar files
+        name = shard.get("file") if isinstance(shard, dict) else None
+        if not isinstance(name, str) or "/" in name:
+            raise EnvError(f"{root / INFO} lists a shard that is not a file name: {name!r}")
+        files += [inside(root, name), inside(root, f".{name}.tmp")]
     if (root / MANIFEST).is_file():
         files += [root / r["file"] for r in read_rows(root / MANIFEST, root)]
     if (root / IMAGES).is_dir():

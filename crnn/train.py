@@ -26,6 +26,8 @@ from crnn.checkpoint import read_checkpoint, save_checkpoint
 from crnn.data.augment import augment
 from crnn.data.batches import EpochBatches, GeneratedBatches, LazyImages
 from crnn.data.images import decode_images, fits_in_memory, normalize
+from crnn.data.several import source_root, split_sources
+from crnn.data.shards import ShardBatches, is_shard_pattern, open_shards, read_all
 from crnn.data.sources import Samples, load_samples, split
 from crnn.distributed import Dist, agree, barrier, init_distributed, shutdown
 from crnn.evaluate import evaluate
@@ -53,7 +55,9 @@ DEVICES = ("auto", "cpu", "cuda")
 class TrainConfig:
     """Everything ``crnn train`` takes; its options are generated from these fields."""
 
-    data: str = knob(help="captchagen dataset or folder of labelled images.")
+    data: str = knob(help="captchagen dataset, folder of labelled images, or WebDataset shards "
+                           "('dir/shard-{000000..000009}.tar' or a glob); join several with "
+                           "commas.")
     out: str = knob(help="Run directory (checkpoints, metrics.csv, curve).")
     model: str = knob("crnn", "Model kind.", choices=MODEL_NAMES)
     size: str = knob("small", "Trunk width.", choices=tuple(SIZES))
@@ -111,7 +115,7 @@ class TrainConfig:
 
 @dataclass
 class Data:
-    train: EpochBatches | GeneratedBatches
+    train: EpochBatches | GeneratedBatches | ShardBatches
     val_images: Tensor
     val_labels: list[str]
     charset: str
@@ -121,6 +125,8 @@ class Data:
 
 def prepare_data(cfg: TrainConfig, d: Dist) -> Data:
     """Read, check and decode the data; validation images are cached once."""
+    if any(is_shard_pattern(x) for x in split_sources(cfg.data)):
+        return _prepare_shards(cfg, d)
     samples = load_samples(cfg.data)
     if cfg.generate:
         if samples.spec is None:
@@ -156,6 +162,30 @@ def prepare_data(cfg: TrainConfig, d: Dist) -> Data:
             labels = list(train_samples.labels)
         train = EpochBatches(images, labels, cfg.batch_size, cfg.seed, d.rank, d.world)
     return Data(train, val_images, val_labels, charset, longest, samples.origin)
+
+
+def _prepare_shards(cfg: TrainConfig, d: Dist) -> Data:
+    """WebDataset shards, streamed; validation on --val, else on the last shard (held out)."""
+    if cfg.generate:
+        raise UsageError("--generate draws from a captchagen dataset's spec, not from shards")
+    shards = open_shards(cfg.data)
+    if cfg.val and not any(is_shard_pattern(x) for x in split_sources(cfg.val)):
+        val_images, val_labels = _decode(load_samples(cfg.val), cfg)
+    elif cfg.val:
+        val_images, val_labels = read_all(open_shards(cfg.val).files, cfg.height, cfg.width)
+    elif len(shards.files) < 2:
+        raise UsageError("one shard cannot be split into training and validation: "
+                         "add --val (a dataset or shards of its own)")
+    else:
+        val_images, val_labels = read_all(shards.files[-1:], cfg.height, cfg.width)
+        shards = shards.part(slice(0, -1))
+    charset = shards.charset or charset_from_labels(val_labels)
+    check_labels(val_labels, charset, "validation labels")
+    longest = max([len(t) for t in val_labels] + [s.max_len for s in shards.specs])
+    train = ShardBatches(shards, cfg.batch_size, cfg.height, cfg.width, cfg.seed, cfg.workers,
+                         d.rank, d.world)
+    return Data(train, val_images, val_labels, charset, longest,
+                "captchagen" if shards.charset else "folder")
 
 
 def _decode(samples: Samples, cfg: TrainConfig) -> tuple[Tensor, list[str]]:
@@ -285,7 +315,8 @@ def is_run_dir(out: Path) -> bool:
 def check_run_dir(cfg: TrainConfig, out: Path) -> dict | None:
     """Refuse to clobber a run or an input; with ``--resume`` return the last checkpoint's
     state."""
-    refuse_onto(out, {"--data": cfg.data, "--val": cfg.val}, "--out")
+    sources = split_sources(cfg.data) + ([cfg.val] if cfg.val else [])
+    refuse_onto(out, {f"--data/--val {s}": source_root(s) for s in sources}, "--out")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a run directory")
     last = out / "last.ckpt"

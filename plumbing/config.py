@@ -111,11 +111,13 @@ def check_fields(obj: Any) -> None:
             raise UsageError(f"{name} must be {span}, got {value!r}")
 
 
-def options_from(cls: type, exclude: Sequence[str] = (), **defaults: Any) -> Callable:
+def options_from(cls: type, exclude: Sequence[str] = (),
+                 choices: dict[str, Sequence[str]] | None = None, **defaults: Any) -> Callable:
     """A decorator adding one click option per CLI field of ``cls``, in field order.
 
     Bounds are checked by the dataclass (one message style for the CLI and the API); click
-    only parses the type. ``defaults`` override a field's default for this command.
+    only parses the type. ``defaults`` override a field's default for this command, and
+    ``choices`` a field's choices (a command that accepts more than the dataclass does).
     """
     hints = _hints(cls)
     decorators = []
@@ -136,8 +138,9 @@ def options_from(cls: type, exclude: Sequence[str] = (), **defaults: Any) -> Cal
             else:
                 kw.update(is_flag=True, default=False)
         else:
-            if f.metadata["choices"]:
-                kw["type"] = click.Choice(list(f.metadata["choices"]))
+            allowed = (choices or {}).get(f.name, f.metadata["choices"])
+            if allowed:
+                kw["type"] = click.Choice(list(allowed))
             elif base in (int, float, str):
                 kw["type"] = base
             kw.update(required=required, default=None if required else default,

@@ -28,7 +28,7 @@ def test_same_seed_same_bytes_whatever_the_worker_count(tmp_path, gen):
                            tmp_path / f"w{workers}", *SMALL)
         assert code == 0, err
     one = tree_digest(tmp_path / "w1")
-    assert len(one) == 72  # 70 images + manifest + dataset.json
+    assert len(one) == 74  # 70 images + manifest + dataset.json + metadata.csv + gt.txt
     assert tree_digest(tmp_path / "w2") == one
     assert tree_digest(tmp_path / "w3") == one
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from captchagen.manifest import INFO, MANIFEST, read_dataset
 from captchagen.spec import CaptchaSpec
+from crnn.data.several import join_samples, split_sources
 from plumbing.errors import UsageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -64,7 +65,11 @@ def read_captchagen(root: Path) -> Samples:
 
 
 def load_samples(path: str | Path) -> Samples:
-    """A captchagen dataset (``manifest.csv`` + ``dataset.json``) or a folder of images."""
+    """A captchagen dataset (``manifest.csv`` + ``dataset.json``) or a folder of images;
+    several, separated by commas, are joined."""
+    parts = split_sources(str(path))
+    if len(parts) > 1 and not Path(path).is_dir():
+        return join_samples([load_samples(p) for p in parts])
     root = Path(path)
     if not root.is_dir():
         raise UsageError(f"data directory not found: {path}")
