@@ -308,8 +308,11 @@ def _chunked(it: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
-def merge_shards(parts: list[str | Path], root: str | Path, overwrite: bool = False) -> int:
-    """Join the outputs of ``--shard 1/N .. N/N`` into the dataset a single run would write."""
+def merge_shards(parts: list[str | Path], root: str | Path, overwrite: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> int:
+    """Join the outputs of ``--shard 1/N .. N/N`` into the dataset a single run would write.
+
+    ``progress(done, total)`` is called as images are copied."""
     root = Path(root)
     infos = []
     for p in map(Path, parts):
@@ -336,13 +339,16 @@ def merge_shards(parts: list[str | Path], root: str | Path, overwrite: bool = Fa
     (root / IMAGES).mkdir(parents=True, exist_ok=True)
     order = sorted(zip(parts, infos), key=lambda pi: pi[1]["shard"]["k"])
     text = header_line()
+    total, done = sum(info["count"] for info in infos), 0
     for p, _ in order:
         body = (Path(p) / MANIFEST).read_text(encoding="utf-8").split("\n", 1)[1]
         text += body
         for row in read_rows(Path(p) / MANIFEST):
             shutil.copyfile(Path(p) / row["file"], root / row["file"])
+            done += 1
+            if progress is not None:
+                progress(done, total)
     atomic_write(root / MANIFEST, text.encode("utf-8"))
-    total = sum(info["count"] for info in infos)
     merged = {**first, "shard": None, "count": total, "complete": True}
     write_json(root / INFO, merged)
     return total

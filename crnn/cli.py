@@ -86,6 +86,7 @@ decoding = [
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto"),
     click.option("--batch-size", type=int, default=256, show_default=True),
     click.option("--skip-bad", is_flag=True, help="Leave unreadable images out."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
 ]
 
 
@@ -103,12 +104,12 @@ def with_decoding(f):
 @with_decoding
 def eval_cmd(ckpt: str, data: str, as_json: bool, grid: str | None, beam: int | None,
              allowed: str | None, length: str | None, device: str, batch_size: int,
-             skip_bad: bool) -> None:
+             skip_bad: bool, quiet: bool) -> None:
     """Sequence/character accuracy, edit distance, per-length accuracy, confusions."""
     from crnn.evaluate import evaluate_path
 
     m = evaluate_path(ckpt, data, device, batch_size, beam, skip_bad, allowed, _length(length),
-                      grid)
+                      grid, progress=not quiet)
     if as_json:
         click.echo(json.dumps(m))
         return
@@ -130,27 +131,43 @@ def eval_cmd(ckpt: str, data: str, as_json: bool, grid: str | None, beam: int | 
 @with_decoding
 def predict(ckpt: str, inputs: tuple[str, ...], as_json: bool, beam: int | None,
             allowed: str | None, length: str | None, device: str, batch_size: int,
-            skip_bad: bool) -> None:
-    """Read IMAGE|DIR...: text and confidence per image."""
+            skip_bad: bool, quiet: bool) -> None:
+    """Read IMAGE|DIR...: text and confidence per image. ``-`` reads one image's bytes
+    (PNG, JPEG, ...) from stdin: ``crnn predict --ckpt m.ckpt - < captcha.png``."""
     from crnn.inference import Reader
     from crnn.predict import predict as run
+    from crnn.predict import predict_bytes
 
+    if "-" in inputs and len(inputs) > 1:
+        raise UsageError("'-' (one image from stdin) cannot be mixed with other inputs")
     reader = Reader.from_checkpoint(ckpt, device)
-    for r in run(reader, inputs, batch_size, beam, allowed, _length(length), skip_bad):
+    if inputs == ("-",):
+        rows = [predict_bytes(reader, click.get_binary_stream("stdin").read(), beam, allowed,
+                              _length(length))]
+    else:
+        rows = run(reader, inputs, batch_size, beam, allowed, _length(length), skip_bad,
+                   progress=not quiet)
+    for r in rows:
         click.echo(json.dumps(r) if as_json else f"{r['path']}\t{r['text']}\t{r['confidence']:.4f}")
 
 
 @cli.command()
 @click.option("--ckpt", required=True)
-@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "ddddocr"]),
+              default="onnx", show_default=True,
+              help="ddddocr: an ONNX graph taking ddddocr's input, plus OUT.charsets.json.")
 @click.option("--out", "-o", default=None, help="Output file (default: next to the checkpoint).")
-def export(ckpt: str, fmt: str, out: str | None) -> None:
+@click.option("--ddddocr-height", type=int, default=64, show_default=True,
+              help="Height ddddocr resizes images to first; the captchas' own height makes "
+                   "ddddocr read exactly what crnn reads.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def export(ckpt: str, fmt: str, out: str | None, ddddocr_height: int, quiet: bool) -> None:
     """Export a checkpoint for deployment (dynamic batch; dynamic width for CTC models)."""
     from crnn.export import export as run
 
-    r = run(ckpt, fmt, out)
-    click.echo(f"crnn: wrote {r['path']} ({fmt}); largest difference from torch "
+    r = run(ckpt, fmt, out, ddddocr_height=ddddocr_height, progress=not quiet)
+    extra = f" and {r['charsets']}" if "charsets" in r else ""
+    click.echo(f"crnn: wrote {r['path']}{extra} ({fmt}); largest difference from torch "
                f"{r['max_abs_diff']:.2e}")
     if r["max_abs_diff"] > 1e-3:
         raise UsageError(f"exported model disagrees with torch by {r['max_abs_diff']:.2e}")
