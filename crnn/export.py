@@ -15,7 +15,9 @@ import torch
 from crnn.checkpoint import load_model
 from crnn.data.images import MEAN, STD, normalize
 from crnn.models import ModelConfig
+from crnn.progress import progress_bar
 from plumbing.errors import UsageError
+from plumbing.files import atomic_write
 
 FORMATS = ("onnx", "torchscript", "ddddocr")
 DDDDOCR_HEIGHT = 64  # ddddocr's own default: it resizes images to this height first
@@ -32,10 +34,28 @@ def export(ckpt: str | Path, fmt: str, out: str | Path | None = None, opset: int
     """
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if fmt == "ddddocr":
-        return export_ddddocr(ckpt, out, ddddocr_height, progress)
-    model, config, _ = load_model(ckpt, "cpu")
-    out = Path(out) if out else Path(ckpt).with_suffix(".onnx" if fmt == "onnx" else ".pt")
+    if not 8 <= ddddocr_height <= 4096:
+        raise UsageError(f"--ddddocr-height must be between 8 and 4096, got {ddddocr_height}")
+    with progress_bar(3, f"exporting {fmt}", "step", enabled=progress) as bar:
+        model, config, _ = load_model(ckpt, "cpu")
+        bar.update()
+        out = Path(out) if out else Path(ckpt).with_suffix(".pt" if fmt == "torchscript"
+                                                           else ".onnx")
+        if fmt == "ddddocr":
+            result = write_ddddocr(model, config, out, ddddocr_height)
+        else:
+            write_plain(model, config, fmt, out, opset)
+            result = {"path": str(out), "format": fmt}
+        bar.update()
+        result["max_abs_diff"] = (ddddocr_parity(model, config, out) if fmt == "ddddocr"
+                                  else parity(model, out, fmt, config))
+        bar.update()
+    return result
+
+
+def write_plain(model: torch.nn.Module, config: ModelConfig, fmt: str, out: Path,
+                opset: int = 17) -> None:
+    """The model as ONNX or TorchScript at ``out``, with the charset in its metadata."""
     meta = {"charset": config.charset, "model_config": json.dumps(config.to_dict()),
             "normalize": json.dumps({"mean": MEAN, "std": STD}),
             "output": "log_probs (T, N, C), blank=0" if config.is_ctc
@@ -50,7 +70,6 @@ def export(ckpt: str | Path, fmt: str, out: str | Path | None = None, opset: int
             traced = torch.jit.trace(model, example)
             torch.jit.save(traced, str(tmp), _extra_files={"meta.json": json.dumps(meta)})
     os.replace(tmp, out)
-    return {"path": str(out), "format": fmt, "max_abs_diff": parity(model, out, fmt, config)}
 
 
 def onnx_bytes(model: torch.nn.Module, config: ModelConfig, meta: dict | None = None,
@@ -159,8 +178,8 @@ def ddddocr_graph(model: torch.nn.Module, config: ModelConfig) -> bytes:
     return proto.SerializeToString()
 
 
-def export_ddddocr(ckpt: str | Path, out: str | Path | None = None,
-                   height: int = DDDDOCR_HEIGHT, progress: bool = False) -> dict:
+def write_ddddocr(model: torch.nn.Module, config: ModelConfig, out: Path,
+                  height: int = DDDDOCR_HEIGHT) -> dict:
     """``crnn export --format ddddocr``: ``OUT.onnx`` and ``OUT.charsets.json`` for
     ``ddddocr.DdddOcr(ocr=False, det=False, import_onnx_path=..., charsets_path=...)``.
 
@@ -169,27 +188,12 @@ def export_ddddocr(ckpt: str | Path, out: str | Path | None = None,
     ``height`` equal to the captchas' own height ddddocr's resize changes nothing and
     ``ocr.classification(image)`` reads exactly what ``Reader.read(image)`` reads.
     """
-    from crnn.progress import progress_bar
-
-    if not 8 <= height <= 4096:
-        raise UsageError(f"--ddddocr-height must be between 8 and 4096, got {height}")
-    with progress_bar(3, "exporting", "step", enabled=progress) as bar:
-        model, config, _ = load_model(ckpt, "cpu")
-        bar.update()
-        out = Path(out) if out else Path(ckpt).with_suffix(".onnx")
-        charsets = out.with_suffix(".charsets.json")
-        graph = ddddocr_graph(model.eval(), config)
-        bar.update()
-        info = {"charset": ["", *config.charset], "word": False, "image": [-1, height],
-                "channel": 1}
-        for path, blob in ((out, graph), (charsets, json.dumps(info).encode("utf-8"))):
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes(blob)
-            os.replace(tmp, path)
-        diff = ddddocr_parity(model, config, out)
-        bar.update()
-    return {"path": str(out), "charsets": str(charsets), "format": "ddddocr",
-            "max_abs_diff": diff}
+    charsets = out.with_suffix(".charsets.json")
+    info = {"charset": ["", *config.charset], "word": False, "image": [-1, height],
+            "channel": 1}
+    atomic_write(out, ddddocr_graph(model.eval(), config))
+    atomic_write(charsets, json.dumps(info, ensure_ascii=False).encode("utf-8"))
+    return {"path": str(out), "charsets": str(charsets), "format": "ddddocr"}
 
 
 def ddddocr_parity(model: torch.nn.Module, config: ModelConfig, path: Path) -> float:
