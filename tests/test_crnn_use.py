@@ -161,15 +161,18 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_progress_bars_show_on_a_terminal_only_and_not_when_quiet(reader, images,
-                                                                 monkeypatch):
+def test_progress_bars_show_on_a_terminal_only_and_not_when_quiet(images, monkeypatch):
+    from crnn.models import ModelConfig, create_model
     from crnn.predict import predict
 
+    cfg = ModelConfig(name="cnn-ctc", charset="0123456789abcdefghijklmnopqrstuvwxyz",
+                      size="tiny")
+    reader = Reader(create_model(cfg).eval(), cfg, torch.device("cpu"))  # untrained is enough
     term = _Terminal()
     monkeypatch.setattr(sys, "stderr", term)
     predict(reader, images, batch_size=2, progress=True)
-    assert "decoding images" in term.getvalue() and "reading" in term.getvalue()
-    assert "6/6" in term.getvalue()
+    shown = term.getvalue()
+    assert "decoding images" in shown and "reading" in shown and "/6 [" in shown
     quiet = _Terminal()
     monkeypatch.setattr(sys, "stderr", quiet)
     predict(reader, images, progress=False)
