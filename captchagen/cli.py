@@ -227,9 +227,19 @@ def stats(dataset: Path, as_json: bool) -> None:
 @click.argument("parts", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path))
 @click.option("--overwrite", is_flag=True)
-def merge(parts: tuple[Path, ...], out: Path, overwrite: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def merge(parts: tuple[Path, ...], out: Path, overwrite: bool, quiet: bool) -> None:
     """Join shard outputs (--shard 1/N .. N/N) into one dataset."""
-    total = merge_shards(list(parts), out, overwrite=overwrite)
+    from tqdm import tqdm
+
+    # On stderr, and only on a terminal (disable=None), unless --quiet.
+    with tqdm(unit="img", desc="merging", leave=False, disable=True if quiet else None) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        total = merge_shards(list(parts), out, overwrite=overwrite, progress=progress)
     click.echo(f"captchagen: merged {len(parts)} shards, {total} images, into {out}")
 
 

@@ -374,8 +374,10 @@ def _chunked(it: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
-def merge_shards(parts: list[str | Path], root: str | Path, overwrite: bool = False) -> int:
-    """Join the outputs of ``--shard 1/N .. N/N`` into the dataset a single run would write.
+def merge_shards(parts: list[str | Path], root: str | Path, overwrite: bool = False,
+                 progress: Callable[[int, int], None] | None = None) -> int:
+    """Join the outputs of ``--shard 1/N .. N/N`` into the dataset a single run would write;
+    ``progress(done, total)`` is called as images are copied.
 
     The parts must be the complete shards of one job, each exactly once, every listed image
     present; the output may not overlap a part. A failure removes every file it copied.
@@ -393,14 +395,16 @@ def merge_shards(parts: list[str | Path], root: str | Path, overwrite: bool = Fa
         try:
             (root / IMAGES).mkdir(exist_ok=True)
             text = header_line()
+            total = sum(len(rows) for _, _, rows in shards)
             for p, _, rows in sorted(shards, key=lambda s: s[1]["shard"]["k"]):
                 text += (p / MANIFEST).read_text(encoding="utf-8").split("\n", 1)[1]
                 for row in rows:
                     copied.append(root / row["file"])
                     shutil.copyfile(p / row["file"], root / row["file"])
+                    if progress is not None:
+                        progress(len(copied), total)
             atomic_write(root / MANIFEST, text.encode("utf-8"))
             copied.append(root / MANIFEST)
-            total = sum(len(rows) for _, _, rows in shards)
             write_json(root / INFO, {**shards[0][1], "shard": None, "count": total,
                                      "complete": True})
             sync_label_files(root, True)

@@ -51,7 +51,9 @@ def _model_config(ckpt: str, opts: DecodeOptions) -> ModelConfig:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--grid", default=None, help="Image file for the worst examples.")
 @options_from(DecodeOptions)
-def eval_cmd(ckpt: str, data: str, as_json: bool, grid: str | None, **options) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def eval_cmd(ckpt: str, data: str, as_json: bool, grid: str | None, quiet: bool,
+             **options) -> None:
     """Sequence/character accuracy, edit distance, per-length accuracy, confusions."""
     from crnn.evaluate import evaluate_path
 
@@ -60,7 +62,7 @@ def eval_cmd(ckpt: str, data: str, as_json: bool, grid: str | None, **options) -
         refuse_onto(grid, {"--ckpt": ckpt, "--data": data}, "--grid")
     _model_config(ckpt, opts)
     m = evaluate_path(ckpt, data, opts.device, opts.batch_size, opts.beam, opts.skip_bad,
-                      opts.allowed, opts.length_range, grid)
+                      opts.allowed, opts.length_range, grid, progress=not quiet)
     if as_json:
         click.echo(json.dumps(m))
         return
@@ -80,31 +82,43 @@ def eval_cmd(ckpt: str, data: str, as_json: bool, grid: str | None, **options) -
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @options_from(DecodeOptions)
-def predict(ckpt: str, inputs: tuple[str, ...], as_json: bool, **options) -> None:
-    """Read IMAGE|DIR...: text and confidence per image."""
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def predict(ckpt: str, inputs: tuple[str, ...], as_json: bool, quiet: bool, **options) -> None:
+    """Read IMAGE|DIR...: text and confidence per image. ``-`` reads one image's bytes
+    (PNG, JPEG, ...) from stdin: ``crnn predict --ckpt m.ckpt - < captcha.png``."""
     from crnn.inference import Reader
-    from crnn.predict import image_paths
+    from crnn.predict import image_paths, predict_bytes
     from crnn.predict import predict as run
 
     opts = DecodeOptions(**options)
-    image_paths(inputs)  # refuse missing inputs before the model is built
+    if "-" in inputs and len(inputs) > 1:
+        raise UsageError("'-' (one image from stdin) cannot be mixed with other inputs")
+    if inputs != ("-",):
+        image_paths(inputs)  # refuse missing inputs before the model is built
     _model_config(ckpt, opts)
     reader = Reader.from_checkpoint(ckpt, opts.device)
-    for r in run(reader, inputs, opts.batch_size, opts.beam, opts.allowed, opts.length_range,
-                 opts.skip_bad):
+    if inputs == ("-",):
+        rows = [predict_bytes(reader, click.get_binary_stream("stdin").read(), opts.beam,
+                              opts.allowed, opts.length_range)]
+    else:
+        rows = run(reader, inputs, opts.batch_size, opts.beam, opts.allowed, opts.length_range,
+                   opts.skip_bad, progress=not quiet)
+    for r in rows:
         click.echo(json.dumps(r) if as_json else f"{r['path']}\t{r['text']}\t{r['confidence']:.4f}")
 
 
 @cli.command()
 @click.option("--ckpt", required=True, help="Checkpoint to export.")
 @options_from(ExportOptions)
-def export(ckpt: str, **options) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def export(ckpt: str, quiet: bool, **options) -> None:
     """Export a checkpoint for deployment (dynamic batch; dynamic width for CTC models)."""
     from crnn.export import export as run
 
     opts = ExportOptions(**options)
-    r = run(ckpt, opts.fmt, opts.out)
-    click.echo(f"crnn: wrote {r['path']} ({opts.fmt}); largest difference from torch "
+    r = run(ckpt, opts.fmt, opts.out, ddddocr_height=opts.ddddocr_height, progress=not quiet)
+    extra = f" and {r['charsets']}" if "charsets" in r else ""
+    click.echo(f"crnn: wrote {r['path']}{extra} ({opts.fmt}); largest difference from torch "
                f"{r['max_abs_diff']:.2e}")
     if r["max_abs_diff"] > 1e-3:
         raise UsageError(f"exported model disagrees with torch by {r['max_abs_diff']:.2e}")

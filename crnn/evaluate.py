@@ -26,9 +26,10 @@ class Evaluation:
 
 def evaluate(reader: Reader, images: Tensor, labels: list[str], batch_size: int = 256,
              beam: int | None = None, allowed: str | None = None,
-             length_range: tuple[int, int] | None = None) -> Evaluation:
+             length_range: tuple[int, int] | None = None, progress: bool = False
+             ) -> Evaluation:
     """Read ``(N, H, W)`` uint8 images and score the texts against ``labels``."""
-    preds, conf = reader.read(images, batch_size, beam, allowed, length_range)
+    preds, conf = reader.read_batch(images, batch_size, beam, allowed, length_range, progress)
     return Evaluation(score(labels, preds), preds, conf)
 
 
@@ -51,18 +52,20 @@ def worst_grid(paths: list[Path], labels: list[str], ev: Evaluation, k: int = 16
 def evaluate_path(ckpt: str | Path, data: str | Path, device: str = "auto",
                   batch_size: int = 256, beam: int | None = None, skip_bad: bool = False,
                   allowed: str | None = None, length_range: tuple[int, int] | None = None,
-                  grid: str | Path | None = None) -> dict:
+                  grid: str | Path | None = None, progress: bool = False) -> dict:
     """``crnn eval``: the checkpoint's metrics on a dataset or labelled folder."""
     reader = Reader.from_checkpoint(ckpt, device)
     cfg = reader.config
     samples = load_samples(data)
     check_labels(samples.labels, cfg.charset, f"labels of {data} (model charset {cfg.charset!r})")
-    images, bad = decode_images(samples.paths, cfg.height, cfg.width, skip_bad=skip_bad)
+    images, bad = decode_images(samples.paths, cfg.height, cfg.width, skip_bad=skip_bad,
+                                progress=progress)
     skipped = set(bad)
     keep = [i for i in range(len(samples)) if i not in skipped]
     labels = [samples.labels[i] for i in keep]
     with torch.inference_mode():
-        ev = evaluate(reader, images, labels, batch_size, beam, allowed, length_range)
+        ev = evaluate(reader, images, labels, batch_size, beam, allowed, length_range,
+                      progress)
     metrics = {**ev.metrics, "skipped_bad": len(bad), "model": cfg.name, "size": cfg.size,
                "decoder": f"beam{beam}" if beam and beam > 1 and cfg.is_ctc else "greedy"}
     if grid is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +13,10 @@ from torch import Tensor, nn
 from crnn import decode
 from crnn.checkpoint import load_model
 from crnn.data.images import normalize
+from crnn.inputs import ImageLike, is_batch, to_batch
 from crnn.labels import decode_fixed
 from crnn.models import ModelConfig
+from crnn.progress import progress_bar
 from plumbing.errors import UsageError
 
 
@@ -29,11 +31,23 @@ def pick_device(device: str = "auto") -> torch.device:
 BACKENDS = ("auto", "torch", "onnx")
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One image's text and its confidence (the product of the per-character
+    probabilities of the decoded path, in [0, 1])."""
+
+    text: str
+    confidence: float
+
+
 @dataclass
 class Reader:
-    """``read(images)`` -> texts and confidences, for (N, H, W) uint8 images.
+    """``Reader.from_checkpoint(path).read(x)``: the text in one image or in many.
 
-    ``session``: an onnxruntime session that runs the model instead of torch (CPU only).
+    ``read`` takes paths, bytes, PIL images, numpy arrays, torch tensors or lists of these
+    (``crnn.inputs``); ``read_batch`` is the fast path for ``(N, H, W)`` uint8 images already
+    at the model's size. ``session``: an onnxruntime session that runs the model instead of
+    torch (CPU only).
     """
 
     model: nn.Module
@@ -103,16 +117,32 @@ class Reader:
             d = decode.greedy_decode(out, self.config.charset, **kw)
         return d.texts, d.confidence.float().cpu()
 
-    def read(self, images: Tensor, batch_size: int = 256, beam: int | None = None,
-             allowed: str | None = None, length_range: tuple[int, int] | None = None,
-             ) -> tuple[list[str], Tensor]:
+    def read(self, x: ImageLike | Sequence[ImageLike], batch_size: int = 256,
+             beam: int | None = None, allowed: str | None = None,
+             length_range: tuple[int, int] | None = None) -> Reading | list[Reading]:
+        """The text in ``x``: one image -> a ``Reading``; a list or tuple of images (or a
+        3-D/4-D torch tensor) -> a list of ``Reading`` in the same order. Images are
+        preprocessed exactly as in training (``crnn.inputs``)."""
+        images = to_batch(x, self.config.height, self.config.width)
+        texts, conf = self.read_batch(images, batch_size, beam, allowed, length_range)
+        readings = [Reading(t, float(c)) for t, c in zip(texts, conf.tolist())]
+        return readings if is_batch(x) else readings[0]
+
+    def read_batch(self, images: Tensor, batch_size: int = 256, beam: int | None = None,
+                   allowed: str | None = None, length_range: tuple[int, int] | None = None,
+                   progress: bool = False) -> tuple[list[str], Tensor]:
+        """``(N, H, W)`` uint8 images at the model's size -> N texts and ``(N,)`` confidences.
+
+        ``progress``: a bar on stderr (when it is a terminal) over the batches."""
         texts: list[str] = []
         confs: list[Tensor] = []
-        for i in range(0, len(images), batch_size):
-            t, c = self.decode(self.forward(images[i : i + batch_size]), beam, allowed,
-                               length_range)
-            texts += t
-            confs.append(c)
+        with progress_bar(len(images), "reading", "img", enabled=progress) as bar:
+            for i in range(0, len(images), batch_size):
+                batch = images[i : i + batch_size]
+                t, c = self.decode(self.forward(batch), beam, allowed, length_range)
+                texts += t
+                confs.append(c)
+                bar.update(len(batch))
         return texts, torch.cat(confs) if confs else torch.zeros(0)
 
 

@@ -14,7 +14,7 @@ from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
 
 DEVICES = ("auto", "cpu", "cuda")
-EXPORT_FORMATS = ("onnx", "torchscript")
+EXPORT_FORMATS = ("onnx", "torchscript", "ddddocr")
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,12 @@ class DecodeOptions:
 class ExportOptions:
     """What ``crnn export`` writes."""
 
-    fmt: str = knob("onnx", "Output format.", choices=EXPORT_FORMATS, flag="--format")
+    fmt: str = knob("onnx", "Output format (ddddocr: an ONNX graph taking ddddocr's input, "
+                    "plus OUT.charsets.json).", choices=EXPORT_FORMATS, flag="--format")
     out: str | None = knob(None, "Output file (default: next to the checkpoint).", short="-o")
+    ddddocr_height: int = knob(64, "With --format ddddocr: the height ddddocr resizes images "
+                               "to first; the captchas' own height makes ddddocr read exactly "
+                               "what crnn reads.", lo=8, hi=4096)
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -405,7 +405,7 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
     budget = cfg.minutes * 60 if cfg.minutes else None
     reader = Reader(model, config, device, amp=amp, channels_last=channels_last)
     log = _Log(out / "metrics.csv", d.main)
-    bar = _bar(cfg, d, total_steps, state.step)
+    bar = _bar(cfg, d, total_steps, state)
 
     def progress() -> float:
         return max([state.step / total_steps] if total_steps else []
@@ -570,12 +570,43 @@ class _Log:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
-def _bar(cfg: TrainConfig, d: Dist, total: int | None, initial: int):
+def _bar(cfg: TrainConfig, d: Dist, total: int | None, state: State):
+    """The training bar (rank 0, on a terminal): over the planned steps when they are known,
+    else over the --minutes budget in seconds; either way with a total and an ETA."""
     if not (cfg.progress and d.main):
         return None
-    from tqdm import tqdm
+    from crnn.progress import progress_bar
 
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=False)
+    if total is not None or cfg.minutes is None:
+        return progress_bar(total, "training", "step", initial=state.step)
+    return _ClockBar(cfg.minutes * 60, state.elapsed)
+
+
+class _ClockBar:
+    """A bar over a time budget: each ``update()`` moves it to the seconds spent so far."""
+
+    def __init__(self, budget_s: float, elapsed: float) -> None:
+        from crnn.progress import progress_bar
+
+        self.t0 = time.perf_counter() - elapsed
+        self.bar = progress_bar(round(budget_s), "training", "s", initial=round(elapsed),
+                                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n}/{total} s "
+                                           "[{remaining} left{postfix}]")
+        self.steps = 0
+
+    def update(self, steps: int = 1) -> None:
+        self.steps += steps
+        now = min(self.bar.total, round(time.perf_counter() - self.t0))
+        self.bar.update(now - self.bar.n)
+
+    def set_postfix(self, postfix: dict, refresh: bool = True) -> None:
+        self.bar.set_postfix({"steps": self.steps, **postfix}, refresh=refresh)
+
+    def write(self, text: str) -> None:
+        self.bar.write(text)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def plot_curve(metrics_csv: Path, png: Path) -> None:

@@ -48,6 +48,18 @@ def small_dataset(tmp_path_factory):
     return _dataset(tmp_path_factory, "small", "digits", (4, 5), n=256, seed=9, workers=2)
 
 
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, tiny_dataset):
+    """A tiny cnn-ctc fitted to the 64-image set (a few seconds): its best.ckpt."""
+    from crnn.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("run")
+    train(TrainConfig(data=str(tiny_dataset), val=str(tiny_dataset), out=str(out),
+                      model="cnn-ctc", size="tiny", epochs=45, lr=5e-3, batch_size=16,
+                      eval_every=60, progress=False))
+    return out / "best.ckpt"
+
+
 @pytest.fixture
 def crnn_cli(cli_run):
     """``crnn_cli("train", ...)`` runs ``crnn``."""

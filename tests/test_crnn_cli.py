@@ -21,18 +21,6 @@ from plumbing.errors import UsageError
 KAGGLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "captcha_images_v2"
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_dataset):
-    """A tiny cnn-ctc fitted to the 64-image set (a few seconds)."""
-    from crnn.train import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("run")
-    train(TrainConfig(data=str(tiny_dataset), val=str(tiny_dataset), out=str(out),
-                      model="cnn-ctc", size="tiny", epochs=45, lr=5e-3, batch_size=16,
-                      eval_every=60, progress=False))
-    return out / "best.ckpt"
-
-
 @pytest.fixture
 def folder(tmp_path, tiny_dataset):
     """The tiny dataset as a folder of images named by label (duplicates get _N)."""

@@ -1,8 +1,9 @@
-"""Benchmark suites: small declarative TOML files under ``benchmarks/suites/``.
+"""Benchmark suites: small declarative TOML files shipped in the package (``crnn/bench/suites/``).
 
 A suite names the datasets to generate, the models to train with one shared budget, and
-how to measure decoding and throughput. ``--suite quick`` finds
-``benchmarks/suites/quick.toml``; ``--suite path/to/mine.toml`` reads that file.
+how to measure decoding and throughput. ``--suite quick`` reads the packaged
+``quick.toml`` through ``importlib.resources`` (so it works from any folder, installed from a
+wheel or not); ``--suite path/to/mine.toml`` reads that file.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from captchagen.charsets import parse_charset
@@ -20,9 +23,6 @@ from captchagen.spec import NOISE_PRESETS, parse_length
 from crnn.models.config import MODEL_NAMES, SIZES
 from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
-
-SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites",
-              Path(__file__).resolve().parents[2] / "benchmarks" / "suites")
 
 
 def _k(default, lo=None, hi=None, choices=None, help: str = "suite value"):
@@ -173,15 +173,24 @@ def config_hash(obj) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def find_suite(name: str) -> Path:
+def packaged_suites() -> dict[str, Traversable]:
+    """The suites shipped with the package, by name (package data, not the source tree)."""
+    folder = resources.files("crnn.bench") / "suites"
+    return {f.name.removesuffix(".toml"): f for f in folder.iterdir()
+            if f.name.endswith(".toml") and f.is_file()}
+
+
+def find_suite(name: str) -> Path | Traversable:
+    """A path to a ``.toml`` file as given, else the packaged suite of that name."""
     p = Path(name)
-    if p.suffix == ".toml" and p.is_file():
-        return p
-    for d in SUITE_DIRS:
-        if (d / f"{name}.toml").is_file():
-            return d / f"{name}.toml"
-    known = sorted({f.stem for d in SUITE_DIRS if d.is_dir() for f in d.glob("*.toml")})
-    raise UsageError(f"unknown suite {name!r}; known: {', '.join(known) or 'none'} "
+    if p.suffix == ".toml":
+        if p.is_file():
+            return p
+        raise UsageError(f"suite file {p} does not exist")
+    known = packaged_suites()
+    if name in known:
+        return known[name]
+    raise UsageError(f"unknown suite {name!r}; known: {', '.join(sorted(known)) or 'none'} "
                      "(or give a path to a .toml file)")
 
 
@@ -196,7 +205,7 @@ def load_suite(name: str) -> Suite:
     are refused, naming ``table.key``, before anything runs."""
     path = find_suite(name)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"suite {path} is not valid TOML: {e}") from None
     unknown = sorted(set(raw) - set(TABLES) - set(SCALARS) - {"models"})
@@ -208,7 +217,8 @@ def load_suite(name: str) -> Suite:
     if not isinstance(models, list):
         raise UsageError(f"suite {path}: models must be a list of [[models]] tables")
     return _plan(Suite, {
-        "name": raw.get("name", path.stem), "description": raw.get("description", ""),
+        "name": raw.get("name", path.name.removesuffix(".toml")),
+        "description": raw.get("description", ""),
         "seed": raw.get("seed", 0), "data": plans["data"], "train": plans["train"],
         "models": tuple(_plan(ModelPlan, m, f"models[{i}]", path) for i, m in enumerate(models)),
         "decode": plans["decode"], "throughput": plans["throughput"], "real": plans["real"],

@@ -98,20 +98,25 @@ def _load_or_none(args: tuple[str, int, int]) -> np.ndarray | str:
 
 def decode_images(
     paths: Sequence[Path], height: int, width: int, workers: int | None = None,
-    skip_bad: bool = False,
+    skip_bad: bool = False, progress: bool = False,
 ) -> tuple[Tensor, list[int]]:
     """All images as one ``(N, H, W)`` uint8 tensor, plus the indices of unreadable ones.
 
     An unreadable image is an error naming it, unless ``skip_bad`` (then it is left out).
+    ``progress``: a bar on stderr (when it is a terminal).
     """
+    from crnn.progress import progress_bar
+
     jobs = [(str(p), height, width) for p in paths]
     # Never more processes than chunks of work (--workers 1000 on 10 images forks none).
     workers = min(workers or os.cpu_count() or 1, -(-len(jobs) // 64))
     if workers > 1 and len(jobs) >= 512 and "fork" in mp.get_all_start_methods():
         with mp.get_context("fork").Pool(workers) as pool:
-            results = pool.map(_load_or_none, jobs, chunksize=64)
+            results = list(progress_bar(len(jobs), "decoding images", "img", progress,
+                                        pool.imap(_load_or_none, jobs, chunksize=64)))
     else:
-        results = [_load_or_none(j) for j in jobs]
+        results = list(progress_bar(len(jobs), "decoding images", "img", progress,
+                                    map(_load_or_none, jobs)))
     bad = [i for i, r in enumerate(results) if isinstance(r, str)]
     if bad and not skip_bad:
         i = bad[0]
