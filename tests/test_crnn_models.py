@@ -30,8 +30,8 @@ def test_ctc_models_take_any_width_and_height_multiple_of_16():
 
 def test_registry_lists_the_three_models_and_refuses_others():
     assert set(model_names()) == {"crnn", "cnn-ctc", "cnn-fixed"}
-    with pytest.raises(UsageError, match="unknown model"):
-        create_model(ModelConfig(name="transformer", charset="ab"))
+    with pytest.raises(UsageError, match="name must be one of crnn, cnn-ctc, cnn-fixed"):
+        create_model(ModelConfig(name="transformer", charset="ab"))  # refused by the config
     with pytest.raises(UsageError, match="multiple of 16"):
         ModelConfig(name="crnn", charset="ab", height=30)
 
