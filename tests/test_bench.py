@@ -178,8 +178,8 @@ def test_decode_speed_decodes_a_models_outputs_and_times_bytes_end_to_end(tmp_pa
                        "--out", str(out)])
     doc = json.loads(out.with_suffix(".json").read_text())
     sources = {r["logits"] for r in doc["rows"]}
-    assert sources == {"crnn-small outputs", "synthetic peaked"}
-    model_rows = [r for r in doc["rows"] if r["logits"] == "crnn-small outputs"]
+    assert sources == {"crnn-tiny outputs", "synthetic peaked"}
+    model_rows = [r for r in doc["rows"] if r["logits"] == "crnn-tiny outputs"]
     assert {r["batch_size"] for r in model_rows} == {1, 32, 64}
     assert all(r["agreement_with_reference"] == 1.0 for r in model_rows
                if r["implementation"] == "ours greedy")

@@ -256,13 +256,14 @@ def _agreement(texts: list[str], truth: list[str], b: int) -> float:
 
 def model_outputs(checkpoint: str | Path | None, rows: int, seed: int, cache: Path,
                   minutes: float, test_images: int = 2048
-                  ) -> tuple[torch.Tensor, str, list[bytes], Path]:
-    """A crnn-small's ``(T, rows, C)`` log-probabilities on freshly rendered test captchas.
+                  ) -> tuple[torch.Tensor, str, list[bytes], Path, str]:
+    """A CRNN's ``(T, rows, C)`` log-probabilities on freshly rendered test captchas.
 
     Without ``checkpoint``, trains crnn-small for ``minutes`` on rendered captchas (4-6
     symbols of alnum, as the suites use) once, and keeps it in ``cache``. Returns the
     log-probabilities (the test images' outputs repeated to fill ``rows``), the charset, the
-    test images' PNG bytes and the checkpoint used. The forward pass runs in chunks.
+    test images' PNG bytes, the checkpoint used and the model's title (name-size). The
+    forward pass runs in chunks.
     """
     from captchagen import CaptchaSpec, DatasetJob, parse_charset, write_dataset
     from crnn.data.images import decode_images
@@ -288,7 +289,9 @@ def model_outputs(checkpoint: str | Path | None, rows: int, seed: int, cache: Pa
     images, _ = decode_images(samples.paths, reader.config.height, reader.config.width)
     lp = torch.cat([reader.forward(images[i : i + 256]) for i in range(0, len(images), 256)], 1)
     lp = lp.repeat(1, -(-rows // lp.shape[1]), 1)[:, :rows].contiguous()
-    return lp, reader.config.charset, [p.read_bytes() for p in samples.paths[:256]], checkpoint
+    blobs = [p.read_bytes() for p in samples.paths[:256]]
+    title = f"{reader.config.name}-{reader.config.size}"
+    return lp, reader.config.charset, blobs, Path(checkpoint), title
 
 
 def end_to_end(checkpoint: Path, blobs: list[bytes], batch: int = 32,
@@ -338,10 +341,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     sources = []
     e2e = None
     if not args.no_model:
-        model_lp, model_charset, blobs, ckpt = model_outputs(
+        model_lp, model_charset, blobs, ckpt, title = model_outputs(
             args.checkpoint, max(args.rows, big), args.seed, args.cache, args.model_minutes,
             args.test_images)
-        sources.append(("crnn-small outputs", model_lp.to(args.device), model_charset))
+        sources.append((f"{title} outputs", model_lp.to(args.device), model_charset))
         e2e = end_to_end(ckpt, blobs)
     sources.append(("synthetic peaked", lp, charset))
     rows = []
@@ -357,8 +360,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "",
         *[f"- {name}: log-probabilities of shape {tuple(x.shape)} (T, N, C)"
           for name, x, _ in sources],
-        f"- crnn-small outputs: the model's log-probabilities on {args.test_images:,} rendered "
-        "captchas (4-6 symbols of alnum), repeated to fill the rows"
+        f"- {sources[0][0]}: the model's log-probabilities on {args.test_images:,} rendered "
+        "captchas (4-6 symbols of alnum), repeated to fill the rows "
+        f"({ckpt.parent.name}/{ckpt.name})"
         if e2e is not None else "- model outputs: not measured (--no-model)",
         f"- synthetic peaked: peaked_log_probs, ({args.frames}, N, {args.classes}), "
         f"seed {args.seed}",
@@ -375,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if e2e is not None:
         lines += [
             "",
-            "End to end at batch 32 (crnn-small, onnxruntime): PNG bytes -> texts, the next "
+            f"End to end at batch 32 ({title}, onnxruntime): PNG bytes -> texts, the next "
             "batch decoding on a thread pool during this one's forward pass: "
             f"{e2e['pipelined_images_per_s']:,.0f} images/s; forward + decoding alone: "
             f"{e2e['model_images_per_s']:,.0f} images/s; ratio "

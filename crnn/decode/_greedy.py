@@ -1,4 +1,4 @@
-"""Greedy (best path) CTC decoding of a whole batch with tensor operations only."""
+"""Greedy (best path) CTC decoding of a batch: tensor operations, or numpy for small ones."""
 
 from __future__ import annotations
 
