@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3, help="runs per side, alternating")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--new-amp", choices=("auto", "on", "off"), default="auto",
+                   help="--amp of the new side only (on: bf16 autocast on the CPU, the LSTM "
+                   "in float32); the old side keeps its default")
     p.add_argument("--out", required=True, help="writes OUT.md and OUT.json")
     args = p.parse_args(argv)
     if args.repeats < 1 or args.epochs < 1 or args.train < 64:
@@ -65,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
             runs: list[dict] = []
             for r in range(args.repeats):
                 for side in (("old", "new") if r % 2 == 0 else ("new", "old")):
-                    summary = _train(sides[side], data, work / f"{side}{r}", args)
+                    extra = {"amp": args.new_amp} if side == "new" else {}
+                    summary = _train(sides[side], data, work / f"{side}{r}", args, extra)
                     runs.append({"side": side, "repeat": r, **summary})
                     print(f"{side} #{r}: {summary['images_per_s']:.1f} images/s, val acc "
                           f"{summary['best_val_sequence_accuracy']:.4f}", flush=True)
@@ -84,10 +88,10 @@ def _render(root: Path, n: int, seed: int) -> Path:
     return root
 
 
-def _train(tree: Path, data: Path, out: Path, args: argparse.Namespace) -> dict:
+def _train(tree: Path, data: Path, out: Path, args: argparse.Namespace, extra: dict) -> dict:
     cfg = {"data": str(data), "out": str(out), "model": "crnn", "size": "small",
            "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-           "device": "cpu", "workers": 1, "progress": False, "threads": args.threads}
+           "device": "cpu", "workers": 1, "progress": False, "threads": args.threads, **extra}
     env = {**os.environ, "PYTHONPATH": str(tree)}
     proc = subprocess.run([sys.executable, "-c", _TRAIN, json.dumps(cfg)], cwd=tree, env=env,
                           capture_output=True, text=True, check=False)
@@ -129,7 +133,8 @@ def _write(out: Path, result: dict, args: argparse.Namespace, argv: list[str] | 
         "# Training speed: crnn-small, old commit vs working tree",
         "",
         f"{env['date']} on {env['cpu']} ({env['cpu_cores']} cores), torch {env['torch']}, "
-        f"{args.threads} threads; commit {env['git_commit']} against {args.old}.",
+        f"{args.threads} threads; commit {env['git_commit']} against {args.old}; "
+        f"new side --amp {args.new_amp}.",
         f"Command: `{command}`",
         "",
         f"Same data, seed and images ({result['images_seen']:,} = {args.epochs} epochs at "
