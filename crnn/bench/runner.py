@@ -396,7 +396,7 @@ def throughput_table(b: Bench, runs: list[Run], test: TestSet) -> Table:
                     for bs in p.batch_sizes:
                         row = throughput.measure_reader(
                             reader, blobs, bs, throughput.repeats_for(bs, p.warmup),
-                            throughput.repeats_for(bs, p.repeats))
+                            throughput.repeats_for(bs, p.repeats), p.min_seconds)
                         t.rows.append({"model": run.plan.title, "device": device,
                                        "runtime": runtime, **row})
     finally:
@@ -406,7 +406,7 @@ def throughput_table(b: Bench, runs: list[Run], test: TestSet) -> Table:
                 "greedy decoding are timed apart; images/s counts all three, 'model only' "
                 "the forward pass and decoding. Pipelined: batches stream from bytes to "
                 "texts, the next batch decoding on a thread pool during this one's forward "
-                "pass. Each row repeats its calls for at least a second.",
+                "pass. Each row repeats its calls for at least the suite's min_seconds.",
                 "torch: eager PyTorch with batch norms folded into the convolutions, "
                 "channels-last; onnxruntime: the exported ONNX graph (crnn export), the "
                 "default for CPU inference. CUDA rows are timed with CUDA events; "

@@ -79,6 +79,7 @@ class ThroughputPlan:
     warmup: int = 20
     repeats: int = 50
     threads: int = 2  # torch CPU threads while timing
+    min_seconds: float = 1.0  # each row's timed calls last at least this long
 
 
 @dataclass(frozen=True)
