@@ -161,10 +161,9 @@ def _bounded_rows(lp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         shifted = np.exp(lp - best[..., None])  # (T, N, C), 1 on the path
         mass = shifted.sum(-1)  # Z_t / p(path class), per frame
-        zero = np.zeros((1, n), dtype=path.dtype)
-        left = np.concatenate([zero, path[:-1]])  # class of the frame before, 0 at t = 0
-        right = np.concatenate([path[1:], zero])
-        before_left = np.concatenate([zero, zero, path[:-2]])[:t_max]
+        padded = np.zeros((t_max + 3, n), dtype=path.dtype)  # two frames before, one after
+        padded[2:-1] = path
+        left, right, before_left = padded[1:-2], padded[3:], padded[:-3]  # 0 off the ends
         blank = path == 0
         # Options of a blank frame: its left run's symbol unless the gap is one frame between
         # equal symbols; its right run's symbol unless equal to the left one, or the gap is two
