@@ -154,7 +154,7 @@ def test_decode_speed_writes_a_dated_report(tmp_path, capsys):
 
     out = tmp_path / "docs" / "decoding"
     decode_speed.main(["--rows", "32", "--frames", "12", "--min-seconds", "0.01",
-                       "--out", str(out)])
+                       "--no-model", "--out", str(out)])
     doc = json.loads(out.with_suffix(".json").read_text())
     assert doc["environment"]["date"] and "--rows 32" in doc["command"]
     greedy = [r for r in doc["rows"] if r["implementation"] == "ours greedy"]
@@ -162,6 +162,33 @@ def test_decode_speed_writes_a_dated_report(tmp_path, capsys):
     md = out.with_suffix(".md").read_text()
     assert md.startswith("# CTC decoding speed") and doc["command"] in md
     assert not list(out.parent.glob(".*.tmp"))  # written atomically
+
+def test_decode_speed_decodes_a_models_outputs_and_times_bytes_end_to_end(tmp_path):
+    from crnn.bench import decode_speed
+    from crnn.checkpoint import save_checkpoint
+    from crnn.models import ModelConfig, create_model
+
+    config = ModelConfig(name="crnn", charset="0123456789abcdefghijklmnopqrstuvwxyz"
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ", size="tiny")
+    ckpt = tmp_path / "m.ckpt"
+    save_checkpoint(ckpt, create_model(config), config, {})
+    out = tmp_path / "decoding"
+    decode_speed.main(["--rows", "64", "--min-seconds", "0.01", "--checkpoint", str(ckpt),
+                       "--test-images", "16", "--cache", str(tmp_path / "cache"),
+                       "--out", str(out)])
+    doc = json.loads(out.with_suffix(".json").read_text())
+    sources = {r["logits"] for r in doc["rows"]}
+    assert sources == {"crnn-tiny outputs", "synthetic peaked"}
+    model_rows = [r for r in doc["rows"] if r["logits"] == "crnn-tiny outputs"]
+    assert {r["batch_size"] for r in model_rows} == {1, 32, 64}
+    assert all(r["agreement_with_reference"] == 1.0 for r in model_rows
+               if r["implementation"] == "ours greedy")
+    e2e = doc["end_to_end"]
+    assert e2e["batch_size"] == 32 and e2e["pipelined_images_per_s"] > 0
+    assert e2e["pipelined_vs_model"] == pytest.approx(
+        e2e["pipelined_images_per_s"] / e2e["model_images_per_s"])
+    assert "End to end at batch 32" in out.with_suffix(".md").read_text()
+
 
 def test_headline_write_replaces_only_the_block(tmp_path, cli_run):
     from crnn.bench.cli import cli

@@ -23,6 +23,20 @@ def test_output_shapes_and_log_probabilities(name, size):
     assert torch.allclose(out.exp().sum(-1), torch.ones(out.shape[:-1]), atol=1e-5)
 
 
+def test_crnn_lstm_runs_in_float32_inside_bf16_autocast():
+    model = create_model(ModelConfig(name="crnn", charset=CHARSET, size="tiny")).eval()
+    seen = {}
+    model.rnn.register_forward_hook(
+        lambda _m, inputs, output: seen.update(input=inputs[0].dtype, output=output[0].dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.randn(2, 1, 32, 128))
+        conv = model.trunk(torch.randn(2, 1, 32, 128))
+    assert conv.dtype == torch.bfloat16  # autocast is on: the convolutions use it
+    assert seen == {"input": torch.float32, "output": torch.float32}
+    assert out.dtype in (torch.float32, torch.bfloat16)
+    assert torch.allclose(out.float().exp().sum(-1), torch.ones(out.shape[:-1]), atol=2e-2)
+
+
 def test_ctc_models_take_any_width_and_height_multiple_of_16():
     model = create_model(ModelConfig(name="crnn", charset="ab", size="tiny", height=48)).eval()
     assert model(torch.randn(2, 1, 48, 200)).shape[0] == 50

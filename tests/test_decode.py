@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from crnn.bench.decode_speed import peaked_log_probs
 from crnn.decode import Decoded, beam, beam_decode, greedy, greedy_decode, reference
+from crnn.decode._beam import _bounded_rows
+from crnn.decode._greedy import NUMPY_MAX_ROWS
 
 SYMBOLS = "abcdefghijklmnopqrstuvwxyz0123456789"
 NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -167,6 +169,54 @@ def test_rows_whose_best_text_holds_most_of_the_mass_skip_the_search():
     torch.testing.assert_close(decoded.log_prob[decided], text_lp[decided])
     wide = beam_decode(lp, SYMBOLS, width=32, nbest=2, **EXACT)  # nbest > 1: all searched
     assert decoded.texts == [pairs[0][0] for pairs in wide.nbest]
+
+
+@settings(max_examples=40, deadline=None)
+@given(t=st.integers(1, 6), c=st.integers(2, 4), seed=st.integers(0, 10_000),
+       peak=st.sampled_from([0.0, 4.0, 8.0]))
+def test_factored_bound_is_a_lower_bound_and_decides_only_exact_rows(t, c, seed, peak):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(t, 3, c, generator=g)
+    # Peaks on random classes make blanks, repeats and runs, so every gap rule is exercised.
+    logits.scatter_add_(2, torch.randint(0, c, (t, 3, 1), generator=g), torch.full((t, 3, 1), peak))
+    lp = logits.log_softmax(-1)
+    charset = SYMBOLS[: c - 1]
+    sure, _, bound = _bounded_rows(lp.numpy())
+    texts = greedy(lp, charset)
+    for row in range(3):
+        exact = text_scores(lp, row, charset, list(range(c)))
+        best_path = float(lp[:, row].max(-1).values.sum())
+        assert best_path - 1e-4 <= bound[row] <= exact[texts[row]] + 1e-4
+        if sure[row]:
+            assert texts[row] == max(exact, key=exact.get)
+            assert exact[texts[row]] > math.log(0.5)
+    assert beam(lp, charset, width=prefix_count(c - 1, t), **EXACT) == [
+        max(e, key=e.get) for e in (text_scores(lp, r, charset, list(range(c))) for r in range(3))
+    ]
+
+
+def test_factored_bound_counts_the_alignments_next_to_each_run():
+    # Frames: a, blank (a or blank), blank (b or blank), b, blank, a: a two-frame gap between
+    # different symbols gives both of its frames a choice; a one-frame gap between b and a
+    # too; nothing else changes the text.
+    p = torch.full((6, 1, 3), 1e-3)
+    for frame, cls in enumerate([1, 0, 0, 2, 0, 1]):
+        p[frame, 0, cls] = 0.7
+    p[1, 0, 1] = p[2, 0, 2] = p[4, 0, 2] = p[4, 0, 1] = 0.1
+    lp = (p / p.sum(-1, keepdim=True)).log()
+    _, _, bound = _bounded_rows(lp.numpy())
+    q = lp[:, 0].exp()
+    expected = q[0, 1] * (q[1, 0] + q[1, 1]) * (q[2, 0] + q[2, 2]) * q[3, 2]
+    expected = expected * (q[4, 0] + q[4, 1] + q[4, 2]) * q[5, 1]
+    assert bound[0] == pytest.approx(math.log(expected), abs=1e-5)
+
+
+def test_greedy_numpy_and_torch_paths_agree_across_the_crossover():
+    lp = peaked_log_probs(2 * NUMPY_MAX_ROWS + 3, seed=5)
+    whole = greedy(lp, SYMBOLS)  # torch
+    parts = greedy(lp[:, :NUMPY_MAX_ROWS], SYMBOLS) + greedy(lp[:, NUMPY_MAX_ROWS:], SYMBOLS)
+    assert whole == parts == reference(lp, SYMBOLS)
+    assert greedy_decode(lp[:, :1], SYMBOLS).texts == greedy(lp[:, :1], SYMBOLS)
 
 
 def test_pruned_beam_on_peaked_logits():
@@ -326,6 +376,7 @@ def test_bad_beam_settings_raise(kwargs):
 # --- CPU against CUDA -------------------------------------------------------------------------
 
 
+@pytest.mark.cuda
 @NEEDS_CUDA
 def test_cuda_greedy_and_beam_agree_with_cpu():
     lp = peaked_log_probs(512, seed=6)

@@ -117,6 +117,7 @@ class ThroughputPlan:
     warmup: int = _k(20, 0, 100_000)
     repeats: int = _k(50, 1, 1_000_000)
     threads: int = _k(2, 1, 1024)  # torch CPU threads while timing
+    min_seconds: float = _k(1.0, 0.0, 3600)  # each row's timed calls last at least this long
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -16,8 +16,10 @@ from crnn.decode._common import (
     best_classes,
     collapse,
     force_blank_after,
+    host_array,
     labels_to_texts,
     prepare,
+    rows_to_texts,
 )
 from crnn.decode._constrained import best_constrained_path
 
@@ -35,7 +37,10 @@ def beam(
     cutoff: float = 1e-3,
     top_k: int | None = 2,
 ) -> list[str]:
-    """Prefix beam search: ``(T, N, C) -> list[str]`` of N texts. See :func:`beam_decode`."""
+    """Prefix beam search: ``(T, N, C) -> list[str]`` of N texts. See :func:`beam_decode`.
+
+    Texts only, so rows that :func:`_bounded_rows` settles skip even ``ctc_loss``.
+    """
     return beam_decode(
         log_probs,
         charset,
@@ -45,6 +50,7 @@ def beam(
         length_range=length_range,
         cutoff=cutoff,
         top_k=top_k,
+        _texts_only=True,
     ).texts
 
 
@@ -59,6 +65,7 @@ def beam_decode(
     cutoff: float = 1e-3,
     top_k: int | None = 2,
     nbest: int = 1,
+    _texts_only: bool = False,
 ) -> Decoded:
     """Prefix beam search: ``(T, N, C) -> Decoded`` with N texts and their log-probabilities.
 
@@ -89,21 +96,31 @@ def beam_decode(
     if c == 1 or t_max == 0:  # every text is empty
         return Decoded([""] * n, lp[..., 0].sum(0))
     span, k = problem.length_range, min(nbest, width)
+    host = host_array(lp) if _texts_only and k == 1 and span is None else None
+    if host is not None:
+        sure, path, bound = _bounded_rows(host)
+        if sure.all():  # the usual case on a trained model's outputs: no torch work at all
+            return Decoded(rows_to_texts(path.T, problem.charset, True), torch.from_numpy(bound))
 
     texts = np.empty(n * k, dtype=object)
     top = torch.full((n, k), float("-inf"), device=lp.device)
     searched = torch.arange(n, device=lp.device)
-    if k == 1:
-        decided, path, path_score = _decided_rows(lp, span)
+    if host is not None and sure.any():
+        texts[sure] = rows_to_texts(path[:, sure].T, problem.charset, True)
+        top[torch.from_numpy(sure), 0] = torch.from_numpy(bound[sure])
+        searched = torch.from_numpy(np.flatnonzero(~sure))
+    if k == 1 and len(searched):
+        sub = lp if len(searched) == n else lp.index_select(1, searched)
+        decided, path, path_score = _decided_rows(sub, span)  # indices into ``searched``
         if len(decided):
-            paths = path.index_select(1, decided)
-            texts[decided.cpu().numpy()] = labels_to_texts(
-                paths, problem.charset, merge_repeats=True
+            rows = searched[decided]
+            texts[rows.cpu().numpy()] = labels_to_texts(
+                path.index_select(1, decided), problem.charset, merge_repeats=True
             )
-            top[decided, 0] = path_score[decided]
-            undecided = torch.ones(n, dtype=torch.bool, device=lp.device)
-            undecided[decided] = False
-            searched = undecided.nonzero()[:, 0]
+            top[rows, 0] = path_score[decided]
+            left = torch.ones(len(searched), dtype=torch.bool, device=lp.device)
+            left[decided] = False
+            searched = searched[left]
     if len(searched):
         sub = lp if len(searched) == n else lp.index_select(1, searched)
         sub_lengths = None if problem.lengths is None else problem.lengths[searched]
@@ -122,6 +139,45 @@ def beam_decode(
         for r in range(n)
     ]
     return Decoded(texts[::k], top[:, 0], nbest=lists)
+
+
+def _bounded_rows(lp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, N, C) on the host -> rows decided by a bound; best paths (T, N); lower bounds (N,).
+
+    The same test as :func:`_decided_rows` (is the best path's text above half the mass?)
+    with a lower bound on the text's probability in place of ``ctc_loss``: a set of its
+    alignments whose probabilities factor over frames. Each blank frame of the best path that
+    borders a symbol run may also take that run's symbol (the run grows by a frame; the text
+    stays the same), except where that would merge two runs of one symbol: a one-frame gap
+    between equal symbols stays blank, a two-frame gap lets only its first frame change.
+    Those choices are independent, so the set's probability is a product over frames of the
+    probabilities of each frame's allowed classes. On a trained model's confident outputs
+    the bound decides nearly every row for the cost of a few numpy passes; the rest go on to
+    ``ctc_loss``. A small margin keeps float32 rounding from deciding a row at the border.
+    """
+    t_max, n, c = lp.shape
+    path = lp.argmax(-1)  # (T, N), first of tied classes, like best_classes
+    best = lp.max(-1)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        shifted = np.exp(lp - best[..., None])  # (T, N, C), 1 on the path
+        mass = shifted.sum(-1)  # Z_t / p(path class), per frame
+        padded = np.zeros((t_max + 3, n), dtype=path.dtype)  # two frames before, one after
+        padded[2:-1] = path
+        left, right, before_left = padded[1:-2], padded[3:], padded[:-3]  # 0 off the ends
+        blank = path == 0
+        # Options of a blank frame: its left run's symbol unless the gap is one frame between
+        # equal symbols; its right run's symbol unless equal to the left one, or the gap is two
+        # frames between equal symbols (then its first frame took the left one).
+        take_left = blank & (left != 0) & (right != left)
+        take_right = blank & (right != 0) & (right != left) & ((left != 0) | (before_left != right))
+        flat = shifted.reshape(-1, c)
+        rows = np.arange(t_max * n)
+        kept = 1.0 + take_left.ravel() * flat[rows, left.ravel()]
+        kept += take_right.ravel() * flat[rows, right.ravel()]
+        share = np.log(kept.reshape(t_max, n) / mass).sum(0)  # log(P(set) / Z), <= 0
+        sure = share > _LOG_HALF + 1e-4
+    bound = (best + np.log(kept.reshape(t_max, n))).sum(0).astype(np.float32)
+    return sure, path, bound
 
 
 def _decided_rows(lp: Tensor, span: tuple[int, int] | None) -> tuple[Tensor, Tensor, Tensor]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from crnn.models.config import ModelConfig
@@ -34,7 +35,11 @@ class CRNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         f = self.trunk(x)  # (N, C, 1, T)
         seq = f.squeeze(2).permute(2, 0, 1)  # map-to-sequence: (T, N, C)
-        out, _ = self.rnn(seq)  # (T, N, 2 * hidden)
+        # The LSTM runs in float32 even inside autocast: under bf16 autocast PyTorch's cuDNN
+        # RNN wrapper casts to fp16 with no loss scaling, and recurrences over T steps are
+        # what low precision hurts most. The convolutions keep their autocast speed.
+        with torch.autocast(seq.device.type, enabled=False):
+            out, _ = self.rnn(seq.float())  # (T, N, 2 * hidden), float32
         if self.skip is not None:
             out = out + self.skip(seq)
         return self.classifier(out).log_softmax(-1)
