@@ -67,7 +67,7 @@ def evaluate_path(ckpt: str | Path, data: str | Path, device: str = "auto",
         ev = evaluate(reader, images, labels, batch_size, beam, allowed, length_range,
                       progress)
     metrics = {**ev.metrics, "skipped_bad": len(bad), "model": cfg.name, "size": cfg.size,
-               "decoder": f"beam{beam}" if beam and beam > 1 and cfg.is_ctc else "greedy"}
+               "decoder": cfg.head.decoder_name(beam)}
     if grid is not None:
         sheet = worst_grid([samples.paths[i] for i in keep], labels, ev)
         if sheet is not None:

@@ -62,8 +62,7 @@ def write_plain(model: torch.nn.Module, config: ModelConfig, fmt: str, out: Path
     """The model as ONNX or TorchScript at ``out``, with the charset in its metadata."""
     meta = {"charset": config.charset, "model_config": json.dumps(config.to_dict()),
             "normalize": json.dumps({"mean": MEAN, "std": STD}),
-            "output": "log_probs (T, N, C), blank=0" if config.is_ctc
-            else "log_probs (N, L, C), no-character=0"}
+            "output": config.head.layout}
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         if fmt == "onnx":
@@ -87,8 +86,8 @@ def onnx_bytes(model: torch.nn.Module, config: ModelConfig, meta: dict | None = 
     """The model as an ONNX graph (dynamic batch; dynamic width for CTC models)."""
     import onnx
 
-    axes = {"image": {0: "batch"}, "log_probs": {1: "batch"} if config.is_ctc else {0: "batch"}}
-    if config.is_ctc:
+    axes = {"image": {0: "batch"}, "log_probs": {config.head.batch_dim: "batch"}}
+    if config.head.width_is_free:
         axes["image"][3] = "width"
         axes["log_probs"][0] = "frames"
     buf = io.BytesIO()
@@ -107,7 +106,9 @@ def parity(model: torch.nn.Module, path: Path, fmt: str, config) -> float:
     """Largest difference between torch and the exported model on random inputs, over two
     batch sizes (and two widths for CTC models)."""
     gen = torch.Generator().manual_seed(0)
-    widths = [config.width, max(16, config.width // 8 * 4)] if config.is_ctc else [config.width]
+    widths = [config.width]
+    if config.head.width_is_free:
+        widths.append(max(16, config.width // 8 * 4))
     worst = 0.0
     for n in (1, 3):
         for w in widths:
@@ -156,7 +157,7 @@ def ddddocr_graph(model: torch.nn.Module, config: ModelConfig) -> bytes:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    net = model if config.is_ctc else _FramedOutput(model)
+    net = model if config.head.kind == "ctc" else _FramedOutput(model)
     proto = onnx.load_from_string(onnx_bytes(net, config, opset=18))
     g = proto.graph
     for node in g.node:  # the model now reads the normalised image from "normalized"
@@ -218,6 +219,6 @@ def ddddocr_parity(model: torch.nn.Module, config: ModelConfig, path: Path) -> f
     got = session.run(None, {"input1": (images.unsqueeze(1).float() / 255).numpy()})[0]
     with torch.no_grad():
         want = model(normalize(images)).numpy()
-    if not config.is_ctc:
+    if config.head.kind != "ctc":  # the heads, without the blanks put between them
         got = got[:, 0::2]
     return float(np.abs(got - want).max())

@@ -10,11 +10,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from crnn import decode
 from crnn.checkpoint import load_model
 from crnn.data.images import normalize
 from crnn.inputs import ImageLike, is_batch, to_batch
-from crnn.labels import decode_fixed
 from crnn.models import ModelConfig
 from crnn.progress import progress_bar
 from plumbing.errors import UsageError
@@ -108,14 +106,7 @@ class Reader:
 
     def _decode(self, out: Tensor, beam: int | None, allowed: str | None,
                 length_range: tuple[int, int] | None) -> tuple[list[str], Tensor]:
-        if not self.config.is_ctc:
-            return decode_fixed(out, self.config.charset)
-        kw = {"allowed": allowed, "length_range": length_range}
-        if beam and beam > 1:
-            d = decode.beam_decode(out, self.config.charset, width=beam, **kw)
-        else:
-            d = decode.greedy_decode(out, self.config.charset, **kw)
-        return d.texts, d.confidence.float().cpu()
+        return self.config.head.read(out, self.config.charset, beam, allowed, length_range)
 
     def read(self, x: ImageLike | Sequence[ImageLike], batch_size: int = 256,
              beam: int | None = None, allowed: str | None = None,

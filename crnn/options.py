@@ -9,7 +9,6 @@ from pathlib import Path
 
 from captchagen.spec import parse_length
 from crnn.models import ModelConfig
-from crnn.models.trunk import frames_for_width
 from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
 
@@ -48,12 +47,7 @@ class DecodeOptions:
         span = self.length_range
         if span is None:
             return
-        if config.is_ctc:
-            symbols = len(set(self.allowed or config.charset))
-            frames = frames_for_width(config.width)
-            longest = frames if symbols > 1 else (frames + 1) // 2
-        else:
-            longest = config.max_len
+        longest = config.head.longest(config, len(set(self.allowed or config.charset)))
         if span[0] > longest:
             raise UsageError(f"--length {self.length}: the model of {ckpt} reads at most "
                              f"{longest} symbols")

@@ -18,10 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crnn import decode
 from crnn.checkpoint import read_checkpoint, save_checkpoint
 from crnn.data.augment import augment
 from crnn.data.batches import EpochBatches, GeneratedBatches, LazyImages
@@ -32,10 +30,9 @@ from crnn.data.sources import Samples, load_samples, split
 from crnn.distributed import Dist, agree, barrier, init_distributed, shutdown
 from crnn.evaluate import evaluate
 from crnn.inference import Reader, pick_device
-from crnn.labels import charset_from_labels, check_labels, decode_fixed, encode_ctc, encode_fixed
+from crnn.labels import charset_from_labels, check_labels
 from crnn.models import SIZES, ModelConfig, create_model
 from crnn.models.config import MODEL_NAMES
-from crnn.models.trunk import frames_for_width
 from crnn.paths import refuse_onto
 from crnn.schedule import lr_factor
 from plumbing.config import check_fields, knob
@@ -196,36 +193,6 @@ def _decode(samples: Samples, cfg: TrainConfig) -> tuple[Tensor, list[str]]:
     return images, [s for i, s in enumerate(samples.labels) if i not in skip]
 
 
-def check_capacity(config: ModelConfig, longest: int) -> None:
-    """Refuse a model that cannot emit the longest label."""
-    if config.is_ctc:
-        frames, need = frames_for_width(config.width), 2 * longest + 1
-        if frames < need:
-            raise UsageError(
-                f"{config.name} at input width {config.width} has {frames} output frames, but "
-                f"labels of {longest} characters need at least {need} (2 x {longest} + 1): "
-                f"use --width {4 * need} or more")
-    elif config.max_len < longest:
-        raise UsageError(f"cnn-fixed with {config.max_len} heads cannot read labels of "
-                         f"{longest} characters: use --max-len {longest}")
-
-
-def loss_fn(out: Tensor, texts: list[str], config: ModelConfig) -> Tensor:
-    if config.is_ctc:
-        targets, lengths = encode_ctc(texts, config.charset)
-        frames = torch.full((out.shape[1],), out.shape[0], dtype=torch.long)
-        return F.ctc_loss(out.float(), targets.to(out.device), frames, lengths, blank=0,
-                          reduction="mean", zero_infinity=True)
-    targets = encode_fixed(texts, config.charset, config.max_len).to(out.device)
-    return F.nll_loss(out.float().reshape(-1, out.shape[-1]), targets.reshape(-1))
-
-
-def batch_texts(out: Tensor, config: ModelConfig) -> list[str]:
-    if config.is_ctc:
-        return decode.greedy(out.detach().float(), config.charset)
-    return decode_fixed(out.detach(), config.charset)[0]
-
-
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """No weight decay on biases and normalisation parameters."""
     decay, no_decay = [], []
@@ -259,7 +226,7 @@ def train(cfg: TrainConfig) -> dict:
             config = ModelConfig(name=cfg.model, charset=data.charset, size=cfg.size,
                                  height=cfg.height, width=cfg.width,
                                  max_len=cfg.max_len or data.max_len)
-            check_capacity(config, data.max_len)
+            config.head.check_capacity(config, data.max_len)
             if resume is not None and resume["model_config"] != config.to_dict():
                 raise UsageError(f"cannot resume {out}: its checkpoint is for another model "
                                  f"or charset ({resume['model_config']['name']}, "
@@ -427,7 +394,7 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
                 x = augment(x, aug_gen)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
                 outputs = net(x)
-            loss = loss_fn(outputs, texts, config)
+            loss = config.head.loss(outputs, texts, config)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
@@ -445,7 +412,8 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
             window.add(loss.detach(), len(texts) * d.world)
             sample = state.step % SAMPLE_EVERY == 0
             if sample:
-                correct = sum(p == t for p, t in zip(batch_texts(outputs, config), texts))
+                read, _ = config.head.read(outputs.detach().float(), config.charset)
+                correct = sum(p == t for p, t in zip(read, texts))
                 window.add_sample(correct, len(texts))
                 if correct and state.first_correct_s is None:
                     state.first_correct_s = state.elapsed

@@ -108,7 +108,7 @@ def test_export_matches_torch(tmp_path, name, fmt):
     result = export(ckpt, fmt)
     assert result["max_abs_diff"] < 1e-4
     model, _, _ = load_model(ckpt)
-    widths = (96, 160) if cfg.is_ctc else (96,)
+    widths = (96, 160) if cfg.head.width_is_free else (96,)
     for w in widths:
         x = torch.randn(5, 1, 32, w)
         with torch.no_grad():

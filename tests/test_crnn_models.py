@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from crnn.models import ModelConfig, create_model, model_names
-from crnn.train import TrainConfig, check_capacity, train
+from crnn.models import CTC, Fixed, ModelConfig, create_model, head_of, model_names
+from crnn.models.config import MODEL_NAMES
+from crnn.train import TrainConfig, train
 from plumbing.errors import UsageError
 
 CHARSET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -18,7 +19,7 @@ def test_output_shapes_and_log_probabilities(name, size):
     cfg = ModelConfig(name=name, charset=CHARSET, size=size, height=32, width=96, max_len=7)
     model = create_model(cfg).eval()
     out = model(torch.randn(3, 1, 32, 96))
-    expected = (24, 3, 37) if cfg.is_ctc else (3, 7, 37)
+    expected = (24, 3, 37) if cfg.head.kind == "ctc" else (3, 7, 37)
     assert tuple(out.shape) == expected
     assert torch.allclose(out.exp().sum(-1), torch.ones(out.shape[:-1]), atol=1e-5)
 
@@ -53,11 +54,38 @@ def test_registry_lists_the_three_models_and_refuses_others():
 def test_frames_check_refuses_a_model_too_narrow_and_names_a_width_that_works():
     narrow = ModelConfig(name="crnn", charset="ab", width=48)  # 12 frames
     with pytest.raises(UsageError, match=r"12 output frames.*at least 13.*--width 52"):
-        check_capacity(narrow, 6)
-    check_capacity(ModelConfig(name="crnn", charset="ab", width=52), 6)
-    check_capacity(narrow, 5)  # 11 frames needed
+        narrow.head.check_capacity(narrow, 6)
+    wide = ModelConfig(name="crnn", charset="ab", width=52)
+    wide.head.check_capacity(wide, 6)
+    narrow.head.check_capacity(narrow, 5)  # 11 frames needed
+    fixed = ModelConfig(name="cnn-fixed", charset="ab", max_len=5)
     with pytest.raises(UsageError, match="--max-len 6"):
-        check_capacity(ModelConfig(name="cnn-fixed", charset="ab", max_len=5), 6)
+        fixed.head.check_capacity(fixed, 6)
+
+
+def test_each_registry_entry_knows_its_head():
+    assert tuple(model_names()) == tuple(sorted(MODEL_NAMES))
+    assert isinstance(head_of("crnn"), CTC) and isinstance(head_of("cnn-ctc"), CTC)
+    assert isinstance(head_of("cnn-fixed"), Fixed)
+    with pytest.raises(UsageError, match="unknown model"):
+        head_of("transformer")
+
+
+@pytest.mark.parametrize("name", ["crnn", "cnn-fixed"])
+def test_head_loss_and_reading_agree_on_a_confident_output(name):
+    """The text a head reads from a one-hot output is the text whose loss is lowest there."""
+    cfg = ModelConfig(name=name, charset="abc", width=64, max_len=4)
+    classes = [1, 0, 2, 0, 0, 3] + [0] * 10 if name == "crnn" else [1, 2, 3, 0]
+    out = torch.full((len(classes), 1, 4), -30.0)
+    for t, c in enumerate(classes):
+        out[t, 0, c] = 0.0
+    if name == "cnn-fixed":
+        out = out.transpose(0, 1)  # (N, L, C)
+    texts, conf = cfg.head.read(out, cfg.charset)
+    assert texts == ["abc"] and float(conf[0]) > 0.99
+    assert cfg.head.loss(out, ["abc"], cfg) < cfg.head.loss(out, ["abb"], cfg)
+    if name == "cnn-fixed":  # a head's allowed symbols mask the others
+        assert cfg.head.read(out, cfg.charset, allowed="ab")[0][0] != "abc"
 
 
 def test_rnn_skip_off_is_the_papers_design():

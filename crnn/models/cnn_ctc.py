@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from crnn.models.config import ModelConfig
+from crnn.models.heads import CTC
 from crnn.models.registry import register
 from crnn.models.trunk import VGGTrunk, init_weights
 
@@ -24,6 +25,6 @@ class CNNCTC(nn.Module):
         return self.classifier(seq).log_softmax(-1)
 
 
-@register("cnn-ctc")
+@register("cnn-ctc", CTC())
 def cnn_ctc(config: ModelConfig) -> CNNCTC:
     return CNNCTC(config)

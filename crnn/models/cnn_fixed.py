@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from crnn.models.config import ModelConfig
+from crnn.models.heads import Fixed
 from crnn.models.registry import register
 from crnn.models.trunk import VGGTrunk, frames_for_width, init_weights
 
@@ -34,6 +35,6 @@ class CNNFixed(nn.Module):
         return z.view(x.shape[0], self.config.max_len, self.config.num_classes).log_softmax(-1)
 
 
-@register("cnn-fixed")
+@register("cnn-fixed", Fixed())
 def cnn_fixed(config: ModelConfig) -> CNNFixed:
     return CNNFixed(config)

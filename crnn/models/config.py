@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
+
+if TYPE_CHECKING:
+    from crnn.models.heads import Head
 
 # Trunk widths per size: six 3x3 convs in the CRNN paper's VGG layout, then the LSTM width.
 SIZES: dict[str, dict] = {
@@ -15,8 +18,7 @@ SIZES: dict[str, dict] = {
     "small": {"channels": (32, 64, 96, 96, 160, 160), "hidden": 128},
     "base": {"channels": (64, 128, 256, 256, 512, 512), "hidden": 256},  # the paper's widths
 }
-CTC_MODELS = ("crnn", "cnn-ctc")
-MODEL_NAMES = (*CTC_MODELS, "cnn-fixed")
+MODEL_NAMES = ("crnn", "cnn-ctc", "cnn-fixed")  # the registry's names (a test keeps them equal)
 MAX_CHARSET = 4096  # symbols; the output layer grows with it
 
 
@@ -59,8 +61,11 @@ class ModelConfig:
         return len(self.charset) + 1
 
     @property
-    def is_ctc(self) -> bool:
-        return self.name in CTC_MODELS
+    def head(self) -> Head:
+        """What this kind of model owns: loss, decoding, capacity (``crnn.models.heads``)."""
+        from crnn.models.registry import head_of  # the registry imports this module
+
+        return head_of(self.name)
 
     @property
     def channels(self) -> tuple[int, ...]:

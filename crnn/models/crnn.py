@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from crnn.models.config import ModelConfig
+from crnn.models.heads import CTC
 from crnn.models.registry import register
 from crnn.models.trunk import VGGTrunk, init_weights
 
@@ -59,6 +60,6 @@ def init_lstm(lstm: nn.LSTM) -> None:
             p.data.chunk(4, 0)[1].fill_(0.5)
 
 
-@register("crnn")
+@register("crnn", CTC())
 def crnn(config: ModelConfig) -> CRNN:
     return CRNN(config)
