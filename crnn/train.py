@@ -89,7 +89,9 @@ class TrainConfig:
     channels_last: str = knob("auto", "Channels-last memory (auto: on).", choices=ON_OFF)
     # numpy's RandomState (the validation split) takes seeds below 2**32
     seed: int = knob(0, "Random seed.", lo=0, hi=2**31 - 1)
-    workers: int | None = knob(None, "Data processes (capped by the work).", lo=1, hi=1024)
+    workers: int | None = knob(None, "Data processes (0: none, data is made in the training "
+                                      "process; default: by the cores; capped by the work).",
+                               lo=0, hi=1024)
     threads: int | None = knob(None, "torch CPU threads.", lo=1, hi=1024)
     skip_bad: bool = knob(False, "Leave unreadable images out (and count them).")
     resume: bool = knob(False, "Continue the run in --out from last.ckpt.")
@@ -282,8 +284,10 @@ def is_run_dir(out: Path) -> bool:
 def check_run_dir(cfg: TrainConfig, out: Path) -> dict | None:
     """Refuse to clobber a run or an input; with ``--resume`` return the last checkpoint's
     state."""
-    sources = split_sources(cfg.data) + ([cfg.val] if cfg.val else [])
-    refuse_onto(out, {f"--data/--val {s}": source_root(s) for s in sources}, "--out")
+    data = split_sources(cfg.data)
+    inputs = {"--data" if len(data) == 1 else f"--data[{i}]": source_root(s)
+              for i, s in enumerate(data)}
+    refuse_onto(out, {**inputs, "--val": cfg.val and source_root(cfg.val)}, "--out")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a run directory")
     last = out / "last.ckpt"

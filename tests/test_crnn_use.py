@@ -150,7 +150,7 @@ def test_suite_paths_still_work_and_a_missing_file_is_named(tmp_path):
     from crnn.bench.suite import load_suite, packaged_suites
 
     mine = tmp_path / "mine.toml"
-    mine.write_text(packaged_suites()["tiny"].read_text().replace('"tiny"', '"mine"'))
+    mine.write_text(packaged_suites()["tiny"].read_text().replace('name = "tiny"', 'name = "mine"'))
     assert load_suite(str(mine)).name == "mine"
     with pytest.raises(UsageError, match=r"nope\.toml does not exist"):
         load_suite(str(tmp_path / "nope.toml"))

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from captchagen import NOISE_PRESETS, CaptchaSpec, DatasetJob, write_dataset
 from captchagen.cli import cli
 from captchagen.dataset import CHUNK, worker_count
+from captchagen.manifest import read_dataset
 from tests.helpers import tree_digest
 
 LOOK = ["--len", "2", "--charset", "digits", "--width", "64", "--height", "32", "--noise", "none"]
@@ -277,7 +278,10 @@ def test_overwrite_removes_only_listed_own_files(tmp_path, templates, gen):
     code, _, err = gen("make", "--n", 3, "--out", d, "--overwrite", *TINY)
     assert code == 0, err
     assert (d / "notes.txt").read_text() == "mine" and (d / "images" / "mine.png").exists()
-    assert not (d / "metadata.csv").exists()
+    # captchagen's own metadata.csv was replaced by the new dataset's
+    labels = [r["label"] for r in read_dataset(d).rows]
+    assert (d / "metadata.csv").read_text().splitlines()[1:] == [
+        f"images/00000{i}.png,{label}" for i, label in enumerate(labels)]
     assert sorted(p.name for p in (d / "images").iterdir()) == [
         "000000.png", "000001.png", "000002.png", "mine.png"]
 

@@ -109,7 +109,8 @@ def decode_images(
 
     jobs = [(str(p), height, width) for p in paths]
     # Never more processes than chunks of work (--workers 1000 on 10 images forks none).
-    workers = min(workers or os.cpu_count() or 1, -(-len(jobs) // 64))
+    workers = min(os.cpu_count() or 1 if workers is None else max(1, workers),
+                  -(-len(jobs) // 64))
     if workers > 1 and len(jobs) >= 512 and "fork" in mp.get_all_start_methods():
         with mp.get_context("fork").Pool(workers) as pool:
             results = list(progress_bar(len(jobs), "decoding images", "img", progress,
