@@ -30,6 +30,10 @@ def cli() -> None:
               help="Train on fresh images from --data's captchagen spec (validate on --data).")
 @click.option("--epochs", type=int, default=None, help="Default 10, unless --minutes.")
 @click.option("--minutes", type=float, default=None, help="Wall-clock training budget.")
+@click.option("--images", type=int, default=None,
+              help="Training budget in images (the same run on any machine).")
+@click.option("--allow-overlap", is_flag=True,
+              help="Train although validation images are also training images.")
 @click.option("--height", type=int, default=32, show_default=True)
 @click.option("--width", type=int, default=128, show_default=True)
 @click.option("--max-len", type=int, default=None, help="cnn-fixed heads (default: longest).")
@@ -100,15 +104,20 @@ def with_decoding(f):
 @click.option("--data", required=True, help="captchagen dataset or folder of labelled images.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--grid", default=None, help="Image file for the worst examples.")
+@click.option("--allow-overlap", is_flag=True,
+              help="Evaluate although some images are the checkpoint's training images.")
 @with_decoding
 def eval_cmd(ckpt: str, data: str, as_json: bool, grid: str | None, beam: int | None,
              allowed: str | None, length: str | None, device: str, batch_size: int,
-             skip_bad: bool) -> None:
+             skip_bad: bool, allow_overlap: bool) -> None:
     """Sequence/character accuracy, edit distance, per-length accuracy, confusions."""
     from crnn.evaluate import evaluate_path
 
     m = evaluate_path(ckpt, data, device, batch_size, beam, skip_bad, allowed, _length(length),
-                      grid)
+                      grid, allow_overlap)
+    if m.get("train_overlap"):
+        click.echo(f"warning: {m['train_overlap']} images are training images "
+                   "(--allow-overlap): the accuracy is inflated", err=True)
     if as_json:
         click.echo(json.dumps(m))
         return

@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import json
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crnn import decode
+from crnn import decode, leakage
 from crnn.checkpoint import read_checkpoint, save_checkpoint
 from crnn.data.augment import augment
 from crnn.data.batches import EpochBatches, GeneratedBatches, LazyImages
@@ -38,7 +39,7 @@ from plumbing.files import write_json
 
 # Settings a resumed run may change; everything else must match the run it continues.
 RESUMABLE_CHANGES = {"epochs", "minutes", "patience", "progress", "workers", "threads", "resume",
-                     "device", "overwrite"}
+                     "device", "overwrite", "images", "allow_overlap"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class TrainConfig:
     epoch_size: int = 20_000  # images per nominal epoch of generated data
     epochs: int | None = None
     minutes: float | None = None  # wall-clock budget of the training loop
+    # A budget in training images (all ranks together): the same run on any machine, only
+    # sooner or later; the learning-rate schedule follows the images seen.
+    images: int | None = None
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 0.01
@@ -76,12 +80,15 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    allow_overlap: bool = False  # train although validation images are also training images
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:
             raise UsageError(f"--epochs must be >= 1, got {self.epochs}")
         if self.minutes is not None and self.minutes <= 0:
             raise UsageError(f"--minutes must be > 0, got {self.minutes}")
+        if self.images is not None and self.images < 1:
+            raise UsageError(f"--images must be >= 1, got {self.images}")
         if self.batch_size < 1 or self.lr <= 0:
             raise UsageError("--batch-size and --lr must be positive")
         if self.schedule not in ("onecycle", "cosine", "constant"):
@@ -94,7 +101,8 @@ class TrainConfig:
 
     @property
     def planned_epochs(self) -> int | None:
-        return self.epochs if self.epochs is not None or self.minutes is not None else 10
+        budget = (self.epochs, self.minutes, self.images)
+        return self.epochs if any(b is not None for b in budget) else 10
 
 
 @dataclass
@@ -105,6 +113,8 @@ class Data:
     charset: str
     max_len: int
     origin: str
+    train_hashes: Tensor | None = None  # pixel hashes of the training images (leakage checks)
+    val_overlap: int = 0  # validation images that are also training images (--allow-overlap)
 
 
 def prepare_data(cfg: TrainConfig, d: Dist) -> Data:
@@ -143,7 +153,23 @@ def prepare_data(cfg: TrainConfig, d: Dist) -> Data:
             images = LazyImages(list(train_samples.paths), cfg.height, cfg.width)
             labels = list(train_samples.labels)
         train = EpochBatches(images, labels, cfg.batch_size, cfg.seed, d.rank, d.world)
-    return Data(train, val_images, val_labels, charset, longest, samples.origin)
+    hashes, overlap = check_leakage(cfg, train_samples, val_samples)
+    return Data(train, val_images, val_labels, charset, longest, samples.origin, hashes, overlap)
+
+
+def check_leakage(cfg: TrainConfig, train: Samples | None, val: Samples
+                  ) -> tuple[Tensor | None, int]:
+    """Refuse validation images that are training images too (by decoded pixels, unless
+    --allow-overlap); the training hashes go into the checkpoints so ``crnn eval`` checks."""
+    if train is None:  # --generate: fresh images, drawn with a seed of their own
+        return None, 0
+    hashes = leakage.pixel_hashes(train.paths, cfg.workers or 4)
+    what = f"the validation set {cfg.val}" if cfg.val else f"the validation split of {cfg.data}"
+    n = leakage.guard(what, leakage.pixel_hashes(val.paths, cfg.workers or 4), hashes,
+                      cfg.allow_overlap)
+    if n:
+        print(f"crnn: {n} validation images are also training images (--allow-overlap)")
+    return leakage.to_tensor(hashes), n
 
 
 def _decode(samples: Samples, cfg: TrainConfig) -> tuple[Tensor, list[str]]:
@@ -223,7 +249,8 @@ def train(cfg: TrainConfig) -> dict:
         if d.main:
             start_run_dir(out, resume)
             write_json(out / "config.json", {"train": _jsonable(cfg), "model": config.to_dict(),
-                                             "world_size": d.world})
+                                             "world_size": d.world,
+                                             "val_overlap": data.val_overlap})
         barrier(d)
         return _fit(cfg, d, device, out, data, config, resume)
     finally:
@@ -312,6 +339,9 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
 
     spe = data.train.steps_per_epoch
     total_steps = cfg.planned_epochs * spe if cfg.planned_epochs else None
+    if cfg.images:
+        by_images = -(-cfg.images // (cfg.batch_size * d.world))
+        total_steps = min(total_steps, by_images) if total_steps else by_images
     budget = cfg.minutes * 60 if cfg.minutes else None
     reader = Reader(model, config, device, amp=amp, channels_last=channels_last)
     log = _Log(out / "metrics.csv", d.main)
@@ -319,7 +349,8 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
 
     def progress() -> float:
         return max([state.step / total_steps] if total_steps else []
-                   + ([state.elapsed / budget] if budget else []))
+                   + ([state.elapsed / budget] if budget else [])
+                   + ([state.images / cfg.images] if cfg.images else []))
 
     window = _Window()
     last_eval, t_last, stop = state.elapsed, time.perf_counter(), False
@@ -356,7 +387,8 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
                 bar.set_postfix(window.postfix(), refresh=False)
 
             done = (total_steps is not None and state.step >= total_steps) or (
-                budget is not None and state.elapsed >= budget)
+                budget is not None and state.elapsed >= budget) or (
+                cfg.images is not None and state.images >= cfg.images)
             due = (state.step % cfg.eval_every == 0) if cfg.eval_every else (
                 state.step % spe == 0
                 or (budget is not None and state.elapsed - last_eval >= cfg.eval_seconds))
@@ -380,10 +412,12 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
                 metrics = {**row, "val": val, **asdict(state)}
                 if improved:
                     save_checkpoint(out / "best.ckpt", model, config, metrics,
-                                    train_config=_jsonable(cfg))
+                                    train_config=_jsonable(cfg),
+                                    train_hashes=data.train_hashes)
                 state.eval_seconds += time.perf_counter() - t_eval
                 save_checkpoint(
                     out / "last.ckpt", model, config, metrics, train_config=_jsonable(cfg),
+                    train_hashes=data.train_hashes,
                     optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
                     rng={"torch": torch.get_rng_state(), "augment": aug_gen.get_state()},
                     trainer=asdict(state))
@@ -444,7 +478,7 @@ def _finish(out: Path, config: ModelConfig, state: State, d: Dist, device: torch
     summary = {
         "model": config.name, "size": config.size, "charset": config.charset,
         "input": [config.height, config.width], "device": device.type, "world_size": d.world,
-        "steps": state.step, "train_seconds": state.elapsed,
+        "steps": state.step, "train_seconds": state.elapsed, "images_seen": state.images,
         "images_per_s": state.images / compute,
         # Time the accelerator (or CPU) sat waiting for data: near 0 means compute-bound.
         "data_wait_fraction": state.data_wait / compute,
@@ -452,6 +486,10 @@ def _finish(out: Path, config: ModelConfig, state: State, d: Dist, device: torch
         "parameters": sum(p.numel() for p in create_model(config).parameters()),
     }
     write_json(out / "summary.json", summary)
+    if state.first_correct_s is None:
+        print("crnn: warning: no training batch was ever read correctly: the model never "
+              "left the blank plateau: give it more images (--images, --epochs)",
+              file=sys.stderr)
     try:
         plot_curve(out / "metrics.csv", out / "curve.png")
     except Exception as e:  # a plot is a nicety; never lose a finished run over it

@@ -29,7 +29,7 @@ def trained(tmp_path_factory, tiny_dataset):
     out = tmp_path_factory.mktemp("run")
     train(TrainConfig(data=str(tiny_dataset), val=str(tiny_dataset), out=str(out),
                       model="cnn-ctc", size="tiny", epochs=45, lr=5e-3, batch_size=16,
-                      eval_every=60, progress=False))
+                      eval_every=60, progress=False, allow_overlap=True))  # fitted, on purpose
     return out / "best.ckpt"
 
 
@@ -86,12 +86,13 @@ def test_metrics_on_known_cases():
 
 def test_eval_json_grid_and_predict(trained, tiny_dataset, tmp_path, crnn_cli):
     code, out, err = crnn_cli("eval", "--ckpt", trained, "--data", tiny_dataset, "--json",
-                              "--grid", tmp_path / "worst.png")
+                              "--grid", tmp_path / "worst.png", "--allow-overlap")
     assert code == 0, err
     m = json.loads(out)
     assert m["n"] == 64 and m["sequence_accuracy"] > 0.9
     assert {"char_accuracy", "ned", "by_length", "confusions"} <= set(m)
-    code, out, _ = crnn_cli("eval", "--ckpt", trained, "--data", tiny_dataset)
+    code, out, _ = crnn_cli("eval", "--ckpt", trained, "--data", tiny_dataset,
+                            "--allow-overlap")
     assert "sequence accuracy" in out and "by length" in out
     images = sorted((tiny_dataset / "images").iterdir())[:3]
     code, out, err = crnn_cli("predict", "--ckpt", trained, *images, "--json")
