@@ -38,8 +38,13 @@ class DataPlan:
 
 @dataclass(frozen=True)
 class TrainPlan:
-    minutes: float = 2.0  # the same budget for every model
-    epochs: int | None = None  # instead of (or as well as) minutes
+    # The same budget for every model, in training images so that any machine reaches the
+    # same accuracies (only sooner or later); minutes, if given, is a wall-clock cap on top.
+    images: int | None = None
+    minutes: float | None = None
+    epochs: int | None = None  # instead of (or as well as) images
+    eval_images: int | None = None  # validate every this many training images (with images)
+    seeds: int = 1  # train every model with this many seeds (suite seed, seed + 1, ...)
     batch_size: int = 64
     lr: float = 3e-3
     height: int = 32
@@ -55,6 +60,8 @@ class ModelPlan:
     size: str = "small"
     label: str = ""  # the name in tables; default "name-size"
     minutes: float | None = None  # this model's own budget, instead of [train]'s
+    images: int | None = None  # ... in training images
+    seeds: int | None = None  # this model's own number of seeds
 
     @property
     def title(self) -> str:
@@ -85,7 +92,8 @@ class ThroughputPlan:
 class RealPlan:
     models: tuple[str, ...] = ()  # names or titles of the models to train on it (all if empty)
     val_split: float = 0.1
-    minutes: float = 2.0
+    images: int | None = None  # training images; minutes: a wall-clock cap
+    minutes: float | None = None
     epochs: int | None = None
     augment: str = "on"
     width: int = 128
