@@ -50,10 +50,12 @@ def _model_config(ckpt: str, opts: DecodeOptions) -> ModelConfig:
 @click.option("--data", required=True, help="captchagen dataset or folder of labelled images.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--grid", default=None, help="Image file for the worst examples.")
+@click.option("--allow-overlap", is_flag=True,
+              help="Evaluate although some images are the checkpoint's training images.")
 @options_from(DecodeOptions)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def eval_cmd(ckpt: str, data: str, as_json: bool, grid: str | None, quiet: bool,
-             **options) -> None:
+def eval_cmd(ckpt: str, data: str, as_json: bool, grid: str | None, allow_overlap: bool,
+             quiet: bool, **options) -> None:
     """Sequence/character accuracy, edit distance, per-length accuracy, confusions."""
     from crnn.evaluate import evaluate_path
 
@@ -62,7 +64,11 @@ def eval_cmd(ckpt: str, data: str, as_json: bool, grid: str | None, quiet: bool,
         refuse_onto(grid, {"--ckpt": ckpt, "--data": data}, "--grid")
     _model_config(ckpt, opts)
     m = evaluate_path(ckpt, data, opts.device, opts.batch_size, opts.beam, opts.skip_bad,
-                      opts.allowed, opts.length_range, grid, progress=not quiet)
+                      opts.allowed, opts.length_range, grid, allow_overlap,
+                      progress=not quiet)
+    if m.get("train_overlap"):
+        click.echo(f"warning: {m['train_overlap']} images are training images "
+                   "(--allow-overlap): the accuracy is inflated", err=True)
     if as_json:
         click.echo(json.dumps(m))
         return

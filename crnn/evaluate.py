@@ -10,6 +10,8 @@ from PIL import Image
 from torch import Tensor
 
 from captchagen.preview import contact_sheet
+from crnn import leakage
+from crnn.checkpoint import read_checkpoint
 from crnn.data.images import as_gray, decode_images
 from crnn.data.sources import load_samples
 from crnn.inference import Reader
@@ -52,11 +54,13 @@ def worst_grid(paths: list[Path], labels: list[str], ev: Evaluation, k: int = 16
 def evaluate_path(ckpt: str | Path, data: str | Path, device: str = "auto",
                   batch_size: int = 256, beam: int | None = None, skip_bad: bool = False,
                   allowed: str | None = None, length_range: tuple[int, int] | None = None,
-                  grid: str | Path | None = None, progress: bool = False) -> dict:
+                  grid: str | Path | None = None, allow_overlap: bool = False,
+                  progress: bool = False) -> dict:
     """``crnn eval``: the checkpoint's metrics on a dataset or labelled folder."""
     reader = Reader.from_checkpoint(ckpt, device)
     cfg = reader.config
     samples = load_samples(data)
+    overlap = check_leakage(ckpt, samples.paths, data, allow_overlap)
     check_labels(samples.labels, cfg.charset, f"labels of {data} (model charset {cfg.charset!r})")
     images, bad = decode_images(samples.paths, cfg.height, cfg.width, skip_bad=skip_bad,
                                 progress=progress)
@@ -67,7 +71,8 @@ def evaluate_path(ckpt: str | Path, data: str | Path, device: str = "auto",
         ev = evaluate(reader, images, labels, batch_size, beam, allowed, length_range,
                       progress)
     metrics = {**ev.metrics, "skipped_bad": len(bad), "model": cfg.name, "size": cfg.size,
-               "decoder": cfg.head.decoder_name(beam)}
+               "decoder": cfg.head.decoder_name(beam),
+               "train_overlap": overlap}
     if grid is not None:
         sheet = worst_grid([samples.paths[i] for i in keep], labels, ev)
         if sheet is not None:
@@ -76,3 +81,13 @@ def evaluate_path(ckpt: str | Path, data: str | Path, device: str = "auto",
             save_image(sheet, grid)
             metrics["worst_grid"] = str(grid)
     return metrics
+
+
+def check_leakage(ckpt: str | Path, paths: list[Path], data: str | Path, allow: bool
+                  ) -> int | None:
+    """Images of ``data`` that the checkpoint was trained on (refused unless ``allow``);
+    None when the checkpoint carries no training hashes (--generate, older checkpoints)."""
+    train = leakage.from_checkpoint(read_checkpoint(ckpt), ckpt)
+    if train is None:
+        return None
+    return leakage.guard(f"{data}", leakage.pixel_hashes(paths), train, allow)

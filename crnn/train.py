@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import json
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from crnn import leakage
 from crnn.checkpoint import read_checkpoint, save_checkpoint
 from crnn.data.augment import augment
 from crnn.data.batches import EpochBatches, GeneratedBatches, LazyImages
@@ -41,7 +43,7 @@ from plumbing.files import LOCK_NAME, exclusive_lock, write_json
 
 # Settings a resumed run may change; everything else must match the run it continues.
 RESUMABLE_CHANGES = {"epochs", "minutes", "patience", "progress", "workers", "threads", "resume",
-                     "device", "overwrite"}
+                     "device", "overwrite", "images", "allow_overlap"}
 
 
 ON_OFF = ("auto", "on", "off")
@@ -69,7 +71,12 @@ class TrainConfig:
     epoch_size: int = knob(20_000, "Images per nominal epoch with --generate.",
                            lo=1, hi=100_000_000)
     epochs: int | None = knob(None, "Default 10, unless --minutes.", lo=1, hi=100_000)
-    minutes: float | None = knob(None, "Wall-clock training budget.", lo=0.001, hi=60 * 24 * 30)
+    minutes: float | None = knob(None, "Wall-clock training budget (or cap, with --images).",
+                                 lo=0.001, hi=60 * 24 * 30)
+    # A budget in training images (all ranks together): the same run on any machine, only
+    # sooner or later; the learning-rate schedule follows the images seen.
+    images: int | None = knob(None, "Training budget in images (the same run on any machine).",
+                              lo=1, hi=10**11)
     batch_size: int = knob(64, "Images per step.", lo=1, hi=65536)
     lr: float = knob(3e-3, "Peak learning rate (AdamW).", lo=1e-9, hi=10.0)
     weight_decay: float = knob(0.01, "AdamW weight decay.", lo=0.0, hi=10.0)
@@ -97,6 +104,8 @@ class TrainConfig:
     resume: bool = knob(False, "Continue the run in --out from last.ckpt.")
     overwrite: bool = knob(False, "Start the run in --out afresh (removes only its run "
                                   "files).")
+    allow_overlap: bool = knob(False, "Train although validation images are also training "
+                                      "images (counted in config.json).")
     progress: bool = knob(True, "Progress bar.", cli=False)
 
     def __post_init__(self) -> None:
@@ -109,7 +118,8 @@ class TrainConfig:
 
     @property
     def planned_epochs(self) -> int | None:
-        return self.epochs if self.epochs is not None or self.minutes is not None else 10
+        budget = (self.epochs, self.minutes, self.images)
+        return self.epochs if any(b is not None for b in budget) else 10
 
 
 @dataclass
@@ -120,6 +130,8 @@ class Data:
     charset: str
     max_len: int
     origin: str
+    train_hashes: Tensor | None = None  # pixel hashes of the training images (leakage checks)
+    val_overlap: int = 0  # validation images that are also training images (--allow-overlap)
 
 
 def prepare_data(cfg: TrainConfig, d: Dist) -> Data:
@@ -160,7 +172,23 @@ def prepare_data(cfg: TrainConfig, d: Dist) -> Data:
             images = LazyImages(list(train_samples.paths), cfg.height, cfg.width)
             labels = list(train_samples.labels)
         train = EpochBatches(images, labels, cfg.batch_size, cfg.seed, d.rank, d.world)
-    return Data(train, val_images, val_labels, charset, longest, samples.origin)
+    hashes, overlap = check_leakage(cfg, train_samples, val_samples)
+    return Data(train, val_images, val_labels, charset, longest, samples.origin, hashes, overlap)
+
+
+def check_leakage(cfg: TrainConfig, train: Samples | None, val: Samples
+                  ) -> tuple[Tensor | None, int]:
+    """Refuse validation images that are training images too (by decoded pixels, unless
+    --allow-overlap); the training hashes go into the checkpoints so ``crnn eval`` checks."""
+    if train is None:  # --generate: fresh images, drawn with a seed of their own
+        return None, 0
+    hashes = leakage.pixel_hashes(train.paths, cfg.workers or 4)
+    what = f"the validation set {cfg.val}" if cfg.val else f"the validation split of {cfg.data}"
+    n = leakage.guard(what, leakage.pixel_hashes(val.paths, cfg.workers or 4), hashes,
+                      cfg.allow_overlap)
+    if n:
+        print(f"crnn: {n} validation images are also training images (--allow-overlap)")
+    return leakage.to_tensor(hashes), n
 
 
 def _prepare_shards(cfg: TrainConfig, d: Dist) -> Data:
@@ -237,7 +265,8 @@ def train(cfg: TrainConfig) -> dict:
                 start_run_dir(out, resume)
                 write_json(out / "config.json", {"train": _jsonable(cfg),
                                                  "model": config.to_dict(),
-                                                 "world_size": d.world})
+                                                 "world_size": d.world,
+                                                 "val_overlap": data.val_overlap})
             barrier(d)
             return _fit(cfg, d, device, out, data, config, resume)
     finally:
@@ -376,6 +405,9 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
 
     spe = data.train.steps_per_epoch
     total_steps = cfg.planned_epochs * spe if cfg.planned_epochs else None
+    if cfg.images:
+        by_images = -(-cfg.images // (cfg.batch_size * d.world))
+        total_steps = min(total_steps, by_images) if total_steps else by_images
     budget = cfg.minutes * 60 if cfg.minutes else None
     reader = Reader(model, config, device, amp=amp, channels_last=channels_last)
     log = _Log(out / "metrics.csv", d.main)
@@ -383,7 +415,8 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
 
     def progress() -> float:
         return max([state.step / total_steps] if total_steps else []
-                   + ([state.elapsed / budget] if budget else []))
+                   + ([state.elapsed / budget] if budget else [])
+                   + ([state.images / cfg.images] if cfg.images else []))
 
     window = _Window(device)
     last_eval, t_last, stop = state.elapsed, time.perf_counter(), False
@@ -426,7 +459,8 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
                 if sample:
                     bar.set_postfix(window.postfix(), refresh=False)
 
-            done = total_steps is not None and state.step >= total_steps
+            done = (total_steps is not None and state.step >= total_steps) or (
+                cfg.images is not None and state.images >= cfg.images)
             due = state.step % (cfg.eval_every or spe) == 0
             if budget is not None and (sample or done or due or not d.enabled):
                 # Clocks differ across ranks: rank 0's wall-clock decisions count, shared at
@@ -453,10 +487,12 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
                 metrics = {**row, "val": val, **asdict(state)}
                 if improved:
                     save_checkpoint(out / "best.ckpt", model, config, metrics,
-                                    train_config=_jsonable(cfg))
+                                    train_config=_jsonable(cfg),
+                                    train_hashes=data.train_hashes)
                 state.eval_seconds += time.perf_counter() - t_eval
                 save_checkpoint(
                     out / "last.ckpt", model, config, metrics, train_config=_jsonable(cfg),
+                    train_hashes=data.train_hashes,
                     optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
                     rng={"torch": torch.get_rng_state(), "augment": aug_gen.get_state()},
                     trainer=asdict(state))
@@ -529,7 +565,7 @@ def _finish(out: Path, config: ModelConfig, state: State, d: Dist, device: torch
     summary = {
         "model": config.name, "size": config.size, "charset": config.charset,
         "input": [config.height, config.width], "device": device.type, "world_size": d.world,
-        "steps": state.step, "train_seconds": state.elapsed,
+        "steps": state.step, "train_seconds": state.elapsed, "images_seen": state.images,
         "images_per_s": state.images / compute,
         # Time the accelerator (or CPU) sat waiting for data: near 0 means compute-bound.
         "data_wait_fraction": state.data_wait / compute,
@@ -537,6 +573,10 @@ def _finish(out: Path, config: ModelConfig, state: State, d: Dist, device: torch
         "parameters": sum(p.numel() for p in create_model(config).parameters()),
     }
     write_json(out / "summary.json", summary)
+    if state.first_correct_s is None:
+        print("crnn: warning: no training batch was ever read correctly: the model never "
+              "left the blank plateau: give it more images (--images, --epochs)",
+              file=sys.stderr)
     try:
         plot_curve(out / "metrics.csv", out / "curve.png")
     except Exception as e:  # a plot is a nicety; never lose a finished run over it

@@ -56,7 +56,8 @@ def trained(tmp_path_factory, tiny_dataset):
     out = tmp_path_factory.mktemp("run")
     train(TrainConfig(data=str(tiny_dataset), val=str(tiny_dataset), out=str(out),
                       model="cnn-ctc", size="tiny", epochs=45, lr=5e-3, batch_size=16,
-                      eval_every=60, progress=False))
+                      eval_every=60, progress=False,
+                      allow_overlap=True))  # fitted to its own images, on purpose
     return out / "best.ckpt"
 
 

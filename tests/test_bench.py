@@ -35,10 +35,16 @@ def _tables(report: Path) -> dict:
     return json.loads((report / "report.json").read_text())["tables"]
 
 
+def _decoding(report: Path) -> dict:
+    """The CTC decoding micro-benchmark: a report of its own, linked from the main one."""
+    return json.loads((report / "decoding.json").read_text())["tables"]["decoding"]
+
+
 def test_every_table_exists_with_its_rows_and_columns(report):
     t = _tables(report)
-    assert {"accuracy", "by_length", "training", "decoding", "throughput", "head_to_head",
-            "environment"} <= set(t)
+    assert {"accuracy", "significance", "by_length", "confusions", "training", "provenance",
+            "throughput", "head_to_head", "environment"} <= set(t)
+    t["decoding"] = _decoding(report)
     for key, table in t.items():
         assert (report / f"{key}.csv").is_file()
         fields = [c["field"] for c in table["columns"]]
@@ -61,17 +67,72 @@ def test_every_table_exists_with_its_rows_and_columns(report):
     assert {(r["model"], r["runtime"], r["batch_size"]) for r in tp} == {
         (m, rt, b) for m in MODELS for rt in ("torch", "onnxruntime") for b in (1, 8)}
     assert {r["solver"] for r in t["head_to_head"]["rows"]} >= MODELS
-    for name in ("report.md", "report.html", "by_length.png", "training_curves.png"):
+    assert {r["test_set"] for r in t["head_to_head"]["rows"]} >= {"in-distribution (4-6)"}
+    for name in ("report.md", "report.html", "decoding.md", "decoding.html", "by_length.png",
+                 "training_curves.png", "throughput.png", "decoding.png"):
         assert (report / name).is_file(), name
+    assert list(report.glob("samples-*.png")) and list(report.glob("misreads-*.png"))
+
+
+def test_every_accuracy_has_its_interval_and_pairs_their_test(report):
+    from crnn.bench.stats import wilson
+
+    t = _tables(report)
+    for key in ("accuracy", "by_length", "head_to_head"):
+        for r in t[key]["rows"]:
+            lo, hi = r["ci"]
+            assert lo <= r["sequence_accuracy"] <= hi, (key, r)
+    for r in t["accuracy"]["rows"]:
+        k = round(r["sequence_accuracy"] * r["n"])
+        assert r["ci"] == pytest.approx(wilson(k, r["n"])) and r["seeds"] == 1
+        assert r["seed_std"] is None and r["overlap"] == 0
+    pairs = {(r["test_set"], r["model_a"], r["model_b"]) for r in t["significance"]["rows"]}
+    assert ("in-distribution (4-6)", "cnn-fixed-tiny", "crnn-tiny") in pairs
+    for r in t["significance"]["rows"]:
+        assert 0 <= r["p_value"] <= 1
+        assert ("within the noise" in r["verdict"]) == (r["p_value"] >= 0.05)
+
+
+def test_a_never_correct_model_is_flagged(report):
+    t = _tables(report)
+    md = (report / "report.md").read_text()
+    for r in t["training"]["rows"]:
+        assert (r["first_correct_s"] is None) == ("never left the blank plateau" in r["status"])
+        if r["first_correct_s"] is None:
+            acc = [a for a in t["accuracy"]["rows"] if a["model"] == r["model"]]
+            assert all("never left the blank plateau" in a["note"] for a in acc)
+            assert "## Warnings" in md and f"{r['model']} (seed 0" in md
+
+
+def test_provenance_names_the_code_of_every_model(report):
+    from crnn.bench.provenance import code_hash
+
+    rows = _tables(report)["provenance"]["rows"]
+    assert {r["model"] for r in rows} >= MODELS
+    for r in rows:
+        assert r["code_hash"] == code_hash() and r["status"].startswith("this commit")
+        assert r["trained"].endswith("UTC") and r["commit"] != "unknown"
+
+
+def test_the_html_report_is_self_contained(report):
+    html = (report / "report.html").read_text()
+    assert "http://" not in html and "https://" not in html
+    srcs = re.findall(r"""src=["']([^"']*)""", html)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "url(" not in html and "<link" not in html and "@import" not in html
+    hrefs = re.findall(r"""href=["']([^"']*)""", html)
+    assert hrefs == ["decoding.html"] and (report / hrefs[0]).is_file()
+    assert "misreads on" in html and "Samples of" in html
 
 
 def test_numbers_are_sane(report):
-    t = _tables(report)
+    t = {**_tables(report), "decoding": _decoding(report)}
     for r in t["accuracy"]["rows"]:
         for k in ("sequence_accuracy", "char_accuracy", "ned"):
             assert 0 <= r[k] <= 1, (k, r)
         assert r["parameters"] > 0 and r["mmacs"] > 0 and r["size_mb"] > 0
-        assert r["train_seconds"] > 0 and r["train_images_per_s"] > 0
+    for r in t["training"]["rows"]:
+        assert r["train_seconds"] > 0 and r["images_per_s"] > 0 and r["images_seen"] > 0
     for r in t["decoding"]["rows"]:
         assert r["sequences_per_s"] > 0 and r["us_per_sequence"] > 0
         assert 0 <= r["agreement_with_reference"] <= 1
@@ -96,6 +157,8 @@ def _markdown_tables(md: str) -> dict[str, list[list[str]]]:
 def test_markdown_renders_the_same_numbers_as_the_json(report):
     md = _markdown_tables((report / "report.md").read_text())
     for table in _tables(report).values():
+        if "95% CI" in [c["header"] for c in table["columns"]]:
+            assert any("–" in cell for line in md[table["title"]][1:] for cell in line)
         cells = md[table["title"]][1:]  # without the header row
         assert len(cells) == len(table["rows"])
         for line, row in zip(cells, table["rows"]):
@@ -109,7 +172,7 @@ def test_a_second_run_reuses_every_cached_step(report, capsys):
     before = {p: p.stat().st_mtime for p in (report / "cache").rglob("*.ckpt")}
     run_suite(load_suite("tiny"), report, "cpu", None, progress=False, command="again")
     err = capsys.readouterr().err
-    assert "training" not in err and "generating" not in err
+    assert "crnn-bench: training" not in err and "crnn-bench: generating" not in err
     assert {p: p.stat().st_mtime for p in (report / "cache").rglob("*.ckpt")} == before
 
 
@@ -119,8 +182,10 @@ def test_compare_shows_ratios(report, cli_run, tmp_path):
     code, out, err = cli_run(cli, "crnn-bench", "compare", report, report,
                              "-o", tmp_path / "c.md")
     assert code == 0, err
-    ratios = re.findall(r"\| ([0-9.]+) \|$", out, flags=re.M)
+    ratios = re.findall(r"\| ([0-9.]+) \| [^|]* \|$", out, flags=re.M)
     assert ratios and all(float(r) == 1.0 for r in ratios)
+    acc = [line for line in out.splitlines() if "| sequence acc. |" in line]
+    assert acc and all("within the noise" in line for line in acc)
 
 
 def test_suite_files_load_and_bad_ones_are_refused(tmp_path, cli_run):
@@ -203,3 +268,118 @@ def test_headline_write_replaces_only_the_block(tmp_path, cli_run):
     readme.write_text("no markers\n")
     code, _, err = cli_run(cli, "crnn-bench", "headline", "--write", readme)
     assert code == 2 and "headline:start" in err and readme.read_text() == "no markers\n"
+
+
+def test_code_hash_follows_the_package_sources(tmp_path):
+    from crnn.bench.provenance import code_hash
+
+    for pkg in ("captchagen", "crnn", "plumbing"):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "a.py").write_text("x = 1\n")
+    h, data_h = code_hash(root=tmp_path), code_hash(("captchagen",), tmp_path)
+    (tmp_path / "crnn" / "notes.txt").write_text("not code")
+    assert code_hash(root=tmp_path) == h
+    (tmp_path / "crnn" / "a.py").write_text("x = 2\n")
+    assert code_hash(root=tmp_path) != h and code_hash(("captchagen",), tmp_path) == data_h
+
+
+def test_a_changed_source_retrains_and_an_unchanged_one_reuses(report, monkeypatch, capsys):
+    from crnn.bench import provenance
+    from crnn.bench.runner import Bench
+
+    suite = load_suite("tiny")
+    plan = suite.models[0]
+    b = Bench(suite, report, "cpu", None, progress=False)
+    train_dir, val_dir, _ = b.datasets()
+    run = b.train_model(plan, train_dir, val_dir, False, suite.seed)
+    err = capsys.readouterr().err
+    assert "crnn-bench: generating" not in err and "crnn-bench: training" not in err
+    real = provenance.code_hash
+    monkeypatch.setattr(provenance, "code_hash", lambda packages=provenance.PACKAGES,
+                        root=provenance.ROOT: real(packages, root)
+                        + ("-edited" if "crnn" in packages else ""))
+    b = Bench(suite, report, "cpu", None, progress=False)
+    assert (train_dir, val_dir) == b.datasets()[:2]  # the data's code did not change
+    edited = b.train_model(plan, train_dir, val_dir, False, suite.seed)
+    err = capsys.readouterr().err
+    assert "crnn-bench: generating" not in err and f"crnn-bench: training {plan.title}" in err
+    assert edited.path != run.path and edited.provenance["code_hash"].endswith("-edited")
+
+
+def test_seeds_per_model_and_from_the_command_line(tmp_path, cli_run):
+    from crnn.bench.cli import cli
+    from crnn.bench.runner import Bench
+
+    s = load_suite("standard")
+    b = Bench(s, tmp_path, "cpu", None, progress=False)
+    assert {m.title: len(b.seeds_for(m)) for m in s.models} == {
+        "cnn-fixed-small": 2, "cnn-ctc-small": 1, "crnn-small": 2,
+        "crnn-small (108k images)": 1}
+    assert all(Bench(s, tmp_path, "cpu", None, False, seeds=3).seeds_for(m) == [0, 1, 2]
+               for m in s.models)
+    cfg = b.train_config(s.models[0], tmp_path, tmp_path, False, 1)
+    assert (cfg.images, cfg.minutes, cfg.eval_every, cfg.seed) == (216_000, None, 250, 1)
+    code, _, err = cli_run(cli, "crnn-bench", "run", "--suite", "tiny", "--seeds", "0",
+                           "--out", tmp_path / "o")
+    assert code == 2 and "--seeds" in err
+
+
+def test_pooled_accuracy_interval_and_spread_over_seeds():
+    from crnn.bench.stats import wilson
+    from crnn.bench.tables import pooled
+
+    evals = [{"correct": [True, True, False, True], "sequence_accuracy": 0.75},
+             {"correct": [True, False, False, True], "sequence_accuracy": 0.5}]
+    p = pooled(evals)
+    assert p["sequence_accuracy"] == 5 / 8 and p["ci"] == list(wilson(5, 8))
+    assert p["seeds"] == 2 and p["seed_mean"] == 0.625
+    assert p["seed_std"] == pytest.approx(0.1767767, rel=1e-6)
+
+
+def test_budget_status_flags_a_cut_short_or_never_correct_run(tmp_path):
+    from crnn.bench.runner import Run
+    from crnn.bench.suite import ModelPlan
+    from crnn.bench.tables import NEVER_CORRECT, budget_status
+
+    run = Run(ModelPlan("crnn"), "synthetic", tmp_path, tmp_path / "best.ckpt")
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"train": {"images": 1000, "minutes": 2.0}}))
+    (tmp_path / "summary.json").write_text(json.dumps(
+        {"images_seen": 640, "first_correct_s": None}))
+    status = budget_status(run)
+    assert "cut short by the 2-minute cap after 640 of 1,000 images" in status
+    assert NEVER_CORRECT in status
+    (tmp_path / "summary.json").write_text(json.dumps(
+        {"images_seen": 1024, "first_correct_s": 3.5}))
+    assert budget_status(run) == ""
+
+
+def test_an_image_budget_stops_training_after_that_many_images(tmp_path, tiny_dataset):
+    from crnn.train import TrainConfig, train
+
+    s = train(TrainConfig(data=str(tiny_dataset), out=str(tmp_path / "r"), model="cnn-ctc",
+                          size="tiny", images=100, batch_size=16, progress=False))
+    assert s["steps"] == 7 and s["images_seen"] == 112  # ceil(100 / 16) batches of 16
+
+
+def test_headline_quotes_intervals_and_batch_1_latency(tmp_path):
+    from crnn.bench.headline import headline
+
+    row = {"model": "crnn-small", "test_set": "in-distribution (4-6)", "n": 2000,
+           "sequence_accuracy": 0.99, "ci": [0.9852, 0.9933]}
+    tp = [{"model": "crnn-small", "runtime": "onnxruntime", "batch_size": b, "p50_ms": 3.1,
+           "p95_ms": 3.6, "images_per_s": 500.0, "model_images_per_s": 700.0} for b in (1, 32)]
+    h2h = [{"test_set": "in-distribution (4-6)", "solver": s, "n": 500, "p50_ms": ms,
+            "sequence_accuracy": acc, "ci": ci} for s, ms, acc, ci in (
+                ("crnn-small", 3.1, 0.998, [0.989, 1.0]), ("ddddocr 1.6", 9.0, 0.7, [0.66, 0.74]))]
+    doc = {"meta": {"environment": {"cpu_cores": 2}, "code": {"code_hash": "x"},
+                    "suite_config": {"seed": 0, "throughput": {"threads": 2}}},
+           "tables": {"accuracy": {"rows": [row]}, "throughput": {"rows": tp},
+                      "head_to_head": {"rows": h2h}}}
+    (tmp_path / "standard").mkdir()
+    (tmp_path / "standard" / "report.json").write_text(json.dumps(doc))
+    text = headline(tmp_path)
+    assert "crnn-small 99.00% [98.5–99.3]" in text and "[95% interval]" in text
+    assert "one image in 3.10 ms (p50, p95 3.60 ms" in text
+    assert "of in-distribution (4-6)): crnn-small reads 99.80% [98.9–100.0]" in text
+    assert "ddddocr 1.6 70.00% [66.0–74.0]" in text

@@ -74,12 +74,13 @@ def test_metrics_on_known_cases():
 
 def test_eval_json_grid_and_predict(trained, tiny_dataset, tmp_path, crnn_cli):
     code, out, err = crnn_cli("eval", "--ckpt", trained, "--data", tiny_dataset, "--json",
-                              "--grid", tmp_path / "worst.png")
+                              "--grid", tmp_path / "worst.png", "--allow-overlap")
     assert code == 0, err
     m = json.loads(out)
     assert m["n"] == 64 and m["sequence_accuracy"] > 0.9
     assert {"char_accuracy", "ned", "by_length", "confusions"} <= set(m)
-    code, out, _ = crnn_cli("eval", "--ckpt", trained, "--data", tiny_dataset)
+    code, out, _ = crnn_cli("eval", "--ckpt", trained, "--data", tiny_dataset,
+                            "--allow-overlap")
     assert "sequence accuracy" in out and "by length" in out
     images = sorted((tiny_dataset / "images").iterdir())[:3]
     code, out, err = crnn_cli("predict", "--ckpt", trained, *images, "--json")

@@ -34,9 +34,15 @@ def cli() -> None:
 @click.option("--models", default=None,
               help="Only these of the suite's models, by name or title, comma-separated "
                    "(e.g. crnn-small,cnn-fixed-small).")
+@click.option("--seeds", type=click.IntRange(1, 100), default=None,
+              help="Train every model with this many seeds (seed, seed + 1, ...) and report "
+                   "mean ± std next to the pooled interval (default: the suite's).")
+@click.option("--allow-overlap", is_flag=True,
+              help="Go on when validation or test images are also training images "
+                   "(counted in the report).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def run(suite: str, device: str, out: Path | None, real: Path | None, seed: int | None,
-        models: str | None, quiet: bool) -> None:
+        models: str | None, seeds: int | None, allow_overlap: bool, quiet: bool) -> None:
     """Generate, train, evaluate, measure and write the report (Markdown, HTML, JSON, CSV)."""
     import dataclasses
 
@@ -57,7 +63,8 @@ def run(suite: str, device: str, out: Path | None, real: Path | None, seed: int 
         refuse_onto(out, {"--real": real}, "--out")
     command = "crnn-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with exclusive_lock(out, "report folder"):
-        report = run_suite(s, out, device, real, progress=not quiet, command=command)
+        report = run_suite(s, out, device, real, progress=not quiet, command=command,
+                           seeds=seeds, allow_overlap=allow_overlap)
     click.echo(f"crnn-bench: report in {report / 'report.md'}")
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from crnn.bench.report import fmt_cell
+from crnn.bench.stats import overlap
 from plumbing.errors import UsageError
 
 
@@ -71,8 +72,18 @@ def compare(a: dict, b: dict) -> list[dict]:
                 out.append({"table": ta["title"], "row": " / ".join(str(ra.get(f)) for f in text),
                             "metric": c["header"], "a": fmt_cell(va, c["format"]),
                             "b": fmt_cell(vb, c["format"]),
-                            "ratio": vb / va if va else None})
+                            "ratio": vb / va if va else None,
+                            "noise": noise_mark(c["field"], ra, rb)})
     return out
+
+
+def noise_mark(field: str, ra: dict, rb: dict) -> str:
+    """For an accuracy with 95% intervals in both reports: whether the change is noise."""
+    if field != "sequence_accuracy" or not (ra.get("ci") and rb.get("ci")):
+        return ""
+    if overlap(ra["ci"], rb["ci"]):
+        return "within the noise (95% intervals overlap)"
+    return "significant (95% intervals apart)"
 
 
 def compare_markdown(a: dict, b: dict, name_a: str, name_b: str) -> str:
@@ -85,8 +96,9 @@ def compare_markdown(a: dict, b: dict, name_a: str, name_b: str) -> str:
     for r in rows:
         if r["table"] != table:
             table = r["table"]
-            lines += ["", f"## {table}", "", "| row | metric | A | B | B/A |",
-                      "|---|---|---:|---:|---:|"]
+            lines += ["", f"## {table}", "", "| row | metric | A | B | B/A | noise |",
+                      "|---|---|---:|---:|---:|---|"]
         ratio = "n/a" if r["ratio"] is None else f"{r['ratio']:.3f}"
-        lines.append(f"| {r['row']} | {r['metric']} | {r['a']} | {r['b']} | {ratio} |")
+        lines.append(f"| {r['row']} | {r['metric']} | {r['a']} | {r['b']} | {ratio} | "
+                     f"{r['noise']} |")
     return "\n".join(lines) + "\n"

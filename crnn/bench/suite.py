@@ -66,8 +66,14 @@ class DataPlan:
 
 @dataclass(frozen=True)
 class TrainPlan:
-    minutes: float = _k(2.0, 0.001, 60 * 24 * 30)  # the same budget for every model
-    epochs: int | None = _k(None, 1, 100_000)  # instead of (or as well as) minutes
+    # The same budget for every model, in training images so that any machine reaches the
+    # same accuracies (only sooner or later); minutes, if given, is a wall-clock cap on top.
+    images: int | None = _k(None, 1, 10**10)
+    minutes: float | None = _k(None, 0.001, 60 * 24 * 30)
+    epochs: int | None = _k(None, 1, 100_000)  # instead of (or as well as) images
+    # validate every this many training images (with images)
+    eval_images: int | None = _k(None, 1, 10**10)
+    seeds: int = _k(1, 1, 100)  # train every model with this many seeds (seed, seed + 1, ...)
     batch_size: int = _k(64, 1, 65536)
     lr: float = _k(3e-3, 1e-9, 10.0)
     height: int = _k(32, 16, 256)
@@ -85,7 +91,9 @@ class ModelPlan:
     name: str = _k(dataclasses.MISSING, choices=MODEL_NAMES)
     size: str = _k("small", choices=tuple(SIZES))
     label: str = _k("")  # the name in tables; default "name-size"
-    minutes: float | None = _k(None, 0.001, 60 * 24 * 30)  # instead of [train]'s budget
+    minutes: float | None = _k(None, 0.001, 60 * 24 * 30)  # instead of [train]'s cap
+    images: int | None = _k(None, 1, 10**10)  # instead of [train]'s budget
+    seeds: int | None = _k(None, 1, 100)  # this model's own number of seeds
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -129,7 +137,8 @@ class RealPlan:
     # names or titles of the models to train on it (all if empty)
     models: tuple[str, ...] = _k(())
     val_split: float = _k(0.1, 0.001, 0.999)
-    minutes: float = _k(2.0, 0.001, 60 * 24 * 30)
+    images: int | None = _k(None, 1, 10**10)  # training images; minutes: a wall-clock cap
+    minutes: float | None = _k(None, 0.001, 60 * 24 * 30)
     epochs: int | None = _k(None, 1, 100_000)
     augment: str = _k("on", choices=("auto", "on", "off"))
     width: int = _k(128, 16, 2048)
