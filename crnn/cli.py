@@ -62,6 +62,11 @@ def cli() -> None:
 @click.option("--skip-bad", is_flag=True, help="Leave unreadable images out (and count them).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from last.ckpt.")
 @click.option("--overwrite", is_flag=True, help="Start the run in --out afresh.")
+@click.option("--init", default=None, metavar="CKPT",
+              help="Fine-tune: a new run starting from this checkpoint's weights (the charset "
+                   "and, for CTC models, the width may differ).")
+@click.option("--freeze-trunk", type=int, default=0, show_default=True, metavar="STEPS",
+              help="With --init: keep the conv trunk frozen for this many steps.")
 @click.option("--quiet", "-q", is_flag=True)
 def train(quiet: bool, **options) -> None:
     """Train a model; writes best.ckpt, last.ckpt, metrics.csv and curve.png to --out."""

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crnn import decode
+from crnn import decode, finetune
 from crnn.checkpoint import read_checkpoint, save_checkpoint
 from crnn.data.augment import augment
 from crnn.data.batches import EpochBatches, GeneratedBatches, LazyImages
@@ -76,6 +76,9 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
+    # h11 (plain fields until TrainConfig's knob() conversion is merged):
+    init: str | None = None  # fine-tune: start from this checkpoint's weights (a new run)
+    freeze_trunk: int = 0  # with init: steps during which the conv trunk stays frozen
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:
@@ -91,6 +94,8 @@ class TrainConfig:
                 raise UsageError(f"--{name.replace('_', '-')} must be auto, on or off")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite exclude each other")
+        if self.freeze_trunk < 0 or (self.freeze_trunk and not self.init):
+            raise UsageError("--freeze-trunk takes a number of steps >= 0, with --init")
 
     @property
     def planned_epochs(self) -> int | None:
@@ -216,6 +221,7 @@ def train(cfg: TrainConfig) -> dict:
                              height=cfg.height, width=cfg.width,
                              max_len=cfg.max_len or data.max_len)
         check_capacity(config, data.max_len)
+        init = finetune.check_init(cfg.init, config) if cfg.init else None
         if resume is not None and resume["model_config"] != config.to_dict():
             raise UsageError(f"cannot resume {out}: its checkpoint is for another model or "
                              f"charset ({resume['model_config']['name']}, "
@@ -223,9 +229,13 @@ def train(cfg: TrainConfig) -> dict:
         if d.main:
             start_run_dir(out, resume)
             write_json(out / "config.json", {"train": _jsonable(cfg), "model": config.to_dict(),
-                                             "world_size": d.world})
+                                             "world_size": d.world, "init": init})
         barrier(d)
-        return _fit(cfg, d, device, out, data, config, resume)
+        summary = _fit(cfg, d, device, out, data, config, resume)
+        if summary and init:
+            summary["init"] = init
+            write_json(out / "summary.json", summary)
+        return summary
     finally:
         shutdown(d)
 
@@ -292,6 +302,8 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
     amp = cfg.amp == "on" or (cfg.amp == "auto" and cuda)
     amp_dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
     model = create_model(config).to(device)
+    if cfg.init and resume is None:
+        finetune.init_from(model, cfg.init, config)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr,
@@ -327,6 +339,8 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
         epoch, start = divmod(state.step, spe)
         for images, texts in _timed(data.train.epoch(epoch, start), state):
             model.train()
+            if cfg.freeze_trunk:
+                finetune.set_trunk_frozen(model, state.step < cfg.freeze_trunk)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor(progress(), cfg.schedule, cfg.warmup)
             x = normalize(images, device, channels_last)
