@@ -11,6 +11,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import torch
 from captchagen import CaptchaSpec, DatasetJob, parse_charset, write_dataset
 from captchagen.manifest import INFO
 from captchagen.spec import NOISE_PRESETS, parse_length
-from crnn.bench import complexity, peer_ocr, throughput
+from crnn.bench import complexity, peer_ocr, throughput, transfer
 from crnn.bench.environment import environment
 from crnn.bench.report import Table, plot_bars, plot_by_length, plot_curves, write_report
 from crnn.bench.suite import ModelPlan, Suite, config_hash
@@ -31,6 +32,7 @@ from crnn.evaluate import evaluate
 from crnn.inference import Reader
 from crnn.metrics import score
 from crnn.train import TrainConfig, train
+from plumbing.errors import UsageError
 from plumbing.files import atomic_write
 
 
@@ -84,13 +86,17 @@ class Bench:
         return dataclasses.replace(base, font_sizes=sizes)
 
     def dataset(self, name: str, length: str, n: int, seed: int) -> Path:
-        job = DatasetJob(spec=self.spec(length), n=n, seed=seed)
+        return self.write_cached(name, DatasetJob(spec=self.spec(length), n=n, seed=seed))
+
+    def write_cached(self, name: str, job: DatasetJob) -> Path:
+        """The dataset of ``job`` under the cache (written, or finished, once)."""
         info = job.info(0, False)
         key = config_hash({k: v for k, v in info.items() if k not in ("version", "complete")})
         path = self.cache / "data" / f"{name}-{key}"
         done = path / INFO
         if not (done.is_file() and json.loads(done.read_text())["complete"]):
-            self.log(f"generating {name}: {n} images, length {length}")
+            self.log(f"generating {name}: {job.n} images, length "
+                     f"{job.spec.min_len}-{job.spec.max_len}")
             write_dataset(job, path, resume=path.exists())
         return path
 
@@ -115,14 +121,7 @@ class Bench:
         key = config_hash([str(self.real.resolve()), len(samples), self.suite.real.val_split])
         root = self.cache / "data" / f"real-{key}"
         parts = split(samples, self.suite.real.val_split, 42)
-        if not (root / "done").is_file():
-            for name, part in zip(("train", "test"), parts):
-                folder = root / name
-                shutil.rmtree(folder, ignore_errors=True)
-                folder.mkdir(parents=True)
-                for p in part.paths:
-                    shutil.copyfile(p, folder / p.name)
-            (root / "done").write_text("ok\n")
+        copy_parts(root, {"train": parts[0].paths, "test": parts[1].paths})
         return root / "train", TestSet(f"real: {self.real.name} ({len(parts[1])} test)",
                                        root / "test", real=True)
 
@@ -138,19 +137,26 @@ class Bench:
             batch_size=t.batch_size, lr=t.lr, schedule=t.schedule, warmup=t.warmup,
             eval_seconds=t.eval_seconds, augment=r.augment if real else "off",
             device=self.train_device, seed=self.suite.seed, progress=self.progress)
-        key = config_hash({**dataclasses.asdict(cfg), "out": None, "progress": None})
-        path = self.cache / "runs" / f"{plan.title}{'-real' if real else ''}-{key}"
-        if not (path / "summary.json").is_file():
-            resume = (path / "last.ckpt").is_file()
-            budget = f"{cfg.minutes} min" if cfg.minutes else f"{cfg.epochs} epochs"
-            self.log(f"training {plan.title} on {'real' if real else 'synthetic'} data "
-                     f"({budget}{', resuming' if resume else ''}) on {self.train_device}")
-            train(dataclasses.replace(cfg, out=str(path), resume=resume,
-                                      overwrite=not resume))
+        path = self.train_cached(cfg, f"{plan.title}{'-real' if real else ''}",
+                                 f"{plan.title} on {'real' if real else 'synthetic'} data")
         # The real set has no validation part of its own: its test split is only watched
         # during training, so the final weights are evaluated, not the best on that split.
         ckpt = path / ("last.ckpt" if real else "best.ckpt")
         return Run(plan, "real" if real else "synthetic", path, ckpt)
+
+    def train_cached(self, cfg: TrainConfig, name: str, what: str) -> Path:
+        """Train ``cfg`` into a run directory under the cache keyed by its settings (a finished
+        run is reused, an interrupted one resumed)."""
+        key = config_hash({**dataclasses.asdict(cfg), "out": None, "progress": None})
+        path = self.cache / "runs" / f"{name}-{key}"
+        if not (path / "summary.json").is_file():
+            resume = (path / "last.ckpt").is_file()
+            budget = f"{cfg.minutes} min" if cfg.minutes else f"{cfg.epochs} epochs"
+            self.log(f"training {what} ({budget}{', resuming' if resume else ''}) "
+                     f"on {self.train_device}")
+            train(dataclasses.replace(cfg, out=str(path), resume=resume,
+                                      overwrite=not resume))
+        return path
 
     # 3. evaluation ---------------------------------------------------------------------------
 
@@ -172,6 +178,19 @@ class Bench:
         return result
 
 
+def copy_parts(root: Path, parts: dict[str, Sequence[Path]]) -> None:
+    """Copy each part's images into ``root/NAME`` once (``root/done`` marks a finished copy)."""
+    if (root / "done").is_file():
+        return
+    for name, paths in parts.items():
+        folder = root / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for p in paths:
+            shutil.copyfile(p, folder / p.name)
+    (root / "done").write_text("ok\n")
+
+
 def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = None,
               progress: bool = True, command: str = "") -> Path:
     """Run every step of ``suite`` (reusing cached ones) and write the report into ``out``."""
@@ -179,6 +198,15 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
     env = environment()  # at the start: the commit and date the run was launched from
     b = Bench(suite, out, device, real, progress)
     torch.manual_seed(suite.seed)
+    if suite.transfer is not None and real is None:
+        msg = "the [transfer] section measures on real captchas: add --real DIR"
+        if not suite.models:
+            raise UsageError(f"suite {suite.name}: {msg}")
+        b.notes.append(f"Not measured: {msg}.")
+    if not suite.models:  # a suite of the transfer section alone
+        tables, plots = transfer.section(b, real, out) if real is not None else ([], {})
+        tables.append(environment_table(b, suite, env))
+        return _write(b, out, command, env, start, tables, plots)
     train_dir, val_dir, tests = b.datasets()
     runs = [b.train_model(m, train_dir, val_dir, real=False) for m in suite.models]
     real_test = None
@@ -196,9 +224,12 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
     b.log("measuring throughput and latency")
     tp = throughput_table(b, runs, tests[0])
     tables += [tp, head_to_head_table(b, runs, tests[0], tp)]
+    plots = {}
+    if suite.transfer is not None and real is not None:
+        transfer_tables, plots = transfer.section(b, real, out)
+        tables += transfer_tables
     tables.append(environment_table(b, suite, env))
 
-    plots = {}
     report_dir = out
     report_dir.mkdir(parents=True, exist_ok=True)
     if by_length.rows:
@@ -218,6 +249,12 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
         plots["throughput"] = plot_bars(rows, "batch_size", "model_images_per_s", "model",
                                         report_dir / "throughput.png",
                                         "images/s (forward + decoding)")
+    return _write(b, report_dir, command, env, start, tables, plots)
+
+
+def _write(b: Bench, report_dir: Path, command: str, env: dict, start: float,
+           tables: list[Table], plots: dict[str, str]) -> Path:
+    suite = b.suite
     meta = {"suite": suite.name, "description": suite.description, "command": command,
             "suite_file": suite.source, "suite_config": suite.to_dict(),
             "environment": env, "wall_seconds": time.perf_counter() - start,

@@ -92,6 +92,27 @@ class RealPlan:
 
 
 @dataclass(frozen=True)
+class TransferPlan:
+    """``[transfer]`` (with --real): accuracy on the real set against K real labels, from
+    scratch and after synthetic pretraining (see ``crnn.bench.transfer``)."""
+
+    ks: tuple[int | str, ...] = (0, 50, 100, 200, "all")  # "all": the whole training part
+    split: float = 0.1  # the real set's held-out part (seed 42), never trained on
+    style: str = "random"  # captchagen --style of the synthetic pretraining data
+    model: str = "crnn"
+    size: str = "small"
+    height: int = 32
+    width: int = 128
+    pretrain_images: int = 40_000
+    pretrain_epochs: int = 3
+    pretrain_batch_size: int = 64
+    finetune_steps: int = 1_000  # the same budget for both arms at every K
+    batch_size: int = 32
+    lr: float = 3e-3
+    augment: str = "on"
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     description: str = ""
@@ -103,6 +124,7 @@ class Suite:
     throughput: ThroughputPlan = field(default_factory=ThroughputPlan)
     real: RealPlan = field(default_factory=RealPlan)
     ddddocr_n: int = 200
+    transfer: TransferPlan | None = None
     source: str = ""  # the file it was read from
 
     def to_dict(self) -> dict:
@@ -145,6 +167,7 @@ def load_suite(name: str) -> Suite:
             throughput=_plan(ThroughputPlan, raw.get("throughput", {})),
             real=_plan(RealPlan, raw.get("real", {})),
             ddddocr_n=raw.get("ddddocr", {}).get("n", 200),
+            transfer=_plan(TransferPlan, raw["transfer"]) if "transfer" in raw else None,
             source=str(path),
         )
     except TypeError as e:
