@@ -113,38 +113,34 @@ def strike(image: Image.Image, box: tuple[int, int, int, int], color: Color,
 
 
 def warp(image: Image.Image, style: StyleSpec, rng: random.Random) -> Image.Image:
-    """Sine (vertical, along x) and elastic (smooth random field) displacement; the edges
-    repeat outward. Ink moves by at most ``reach``."""
+    """Sine (vertical, along x) and elastic (smooth random field) displacement, as a PIL
+    mesh of small cells (fast); ink moves by at most ``reach``."""
     w, h = image.size
-    dx, dy = np.zeros((h, w)), np.zeros((h, w))
-    xx = np.arange(w)[None, :]
+    # Cells narrow across (the sine varies along x), a third of the height tall (the fields
+    # are smooth): few cells, because PIL calls back into Python once per cell.
+    cw, ch = _CELL, max(_CELL, math.ceil(h / 3))
+    xs, ys = np.arange(0, w + cw, cw).clip(max=w), np.arange(0, h + ch, ch).clip(max=h)
+    gx, gy = np.meshgrid(xs.astype(np.float64), ys.astype(np.float64))
+    dx, dy = np.zeros_like(gx), np.zeros_like(gy)
     if style.sine:
         period, phase = rng.uniform(0.4, 1.5) * w, rng.uniform(0, 2 * math.pi)
-        dy += style.sine * h * np.sin(2 * math.pi * xx / period + phase)
+        dy += style.sine * h * np.sin(2 * math.pi * gx / period + phase)
     if style.elastic:
         gen = np.random.default_rng(rng.getrandbits(64))
         for field in (dx, dy):
             coarse = Image.fromarray(gen.uniform(-1, 1, (3, 6)).astype(np.float32), "F")
-            smooth = np.asarray(coarse.resize((w, h), Image.Resampling.BILINEAR))
+            smooth = np.asarray(coarse.resize(gx.shape[::-1], Image.Resampling.BILINEAR))
             field += style.elastic * h * smooth / max(1e-6, np.abs(smooth).max())
-    yy, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    return _sample(image, xs - dx, yy - dy)
+    # Output cell corners sample the source at (x - dx, y - dy); edges repeat outward.
+    sx, sy = (gx - dx).clip(0, w - 1).tolist(), (gy - dy).clip(0, h - 1).tolist()
+    mesh = [((int(xs[i]), int(ys[j]), int(xs[i + 1]), int(ys[j + 1])),
+             (sx[j][i], sy[j][i], sx[j + 1][i], sy[j + 1][i],
+              sx[j + 1][i + 1], sy[j + 1][i + 1], sx[j][i + 1], sy[j][i + 1]))
+            for j in range(len(ys) - 1) for i in range(len(xs) - 1)]
+    return image.transform(image.size, Image.Transform.MESH, mesh, Image.Resampling.BILINEAR)
 
 
-def _sample(image: Image.Image, x: np.ndarray, y: np.ndarray) -> Image.Image:
-    """Bilinear sampling of ``image`` at float coordinates, clamped at the edges."""
-    a = np.asarray(image, dtype=np.float64)
-    h, w = a.shape[:2]
-    x, y = np.clip(x, 0, w - 1), np.clip(y, 0, h - 1)
-    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = x - x0, y - y0
-    if a.ndim == 3:
-        fx, fy = fx[..., None], fy[..., None]
-    top = a[y0, x0] * (1 - fx) + a[y0, x1] * fx
-    bottom = a[y1, x0] * (1 - fx) + a[y1, x1] * fx
-    out = top * (1 - fy) + bottom * fy
-    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), image.mode)
+_CELL = 8  # px: the width of a warp mesh cell
 
 
 def speckle(image: Image.Image, fraction: float, rng: random.Random) -> Image.Image:
