@@ -81,8 +81,10 @@ def hollow(mask: Image.Image, font_size: int) -> Image.Image:
 def reach(style: StyleSpec, height: int) -> tuple[int, int]:
     """How far (x, y) in px ghosts and warps may move ink: kept free around the text."""
     ghost = ghost_offset(height) if style.ghosts else 0
+    resample = 1 if style.sine or style.elastic else 0  # bilinear resampling spreads ink
     warp = (style.sine + style.elastic) * height
-    return math.ceil(ghost + style.elastic * height), math.ceil(ghost + warp)
+    return (math.ceil(ghost + style.elastic * height) + resample,
+            math.ceil(ghost + warp) + resample)
 
 
 def ghost_offset(height: int) -> int:
