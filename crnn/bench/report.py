@@ -157,8 +157,14 @@ def plot_curves(curves: dict[str, pd.DataFrame], path: Path) -> str:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for name, df in curves.items():
         ax.plot(df["elapsed_s"] / 60, df["val_sequence_accuracy"], marker=".", label=name)
-    ax.set_xlabel("training time (min)")
-    ax.set_ylabel("validation sequence accuracy")
+    return save_accuracy_plot(fig, ax, "training time (min)", "validation sequence accuracy",
+                              path)
+
+
+def save_accuracy_plot(fig, ax, xlabel: str, ylabel: str, path: Path) -> str:
+    """Label an accuracy plot (0..1, grid, legend) and save it; returns the file name."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -22,7 +22,7 @@ from PIL import Image
 from captchagen import CaptchaSpec, DatasetJob
 from captchagen.fonts import select_fonts
 from captchagen.style import STYLE_FONTS, STYLE_PRESETS
-from crnn.bench.report import Table, _pyplot, _save
+from crnn.bench.report import Table, _pyplot, save_accuracy_plot
 from crnn.bench.suite import ModelPlan, TransferPlan, config_hash
 from crnn.data.sources import Samples, load_samples, split
 from crnn.train import TrainConfig
@@ -207,9 +207,5 @@ def plot_transfer(rows: list[dict], path: Path) -> str:
     ax.set_xscale("symlog", linthresh=50)
     ax.set_xticks(sorted({r["k"] for r in rows}))
     ax.set_xticklabels([str(k) for k in sorted({r["k"] for r in rows})])
-    ax.set_xlabel("real labelled images K")
-    ax.set_ylabel("sequence accuracy on the rest")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_accuracy_plot(fig, ax, "real labelled images K",
+                              "sequence accuracy on the rest", path)
