@@ -10,6 +10,7 @@ the test part is every real image not trained on, with 95% Wilson intervals.
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import math
 import time
@@ -103,27 +104,28 @@ def section(b: Bench, real: Path, out: Path) -> tuple[list[Table], dict[str, str
     model = ModelPlan(plan.model, plan.size)
     key = config_hash([str(real.resolve()), len(samples), plan.split])
     rows = []
-    for k in k_values(plan, len(pool)):
+    # The pretrained arm first at every K, then the baseline: its figures come first.
+    arms = [("pretrained + fine-tuned", pre_ckpt), ("from scratch", None)]
+    for (arm, init), k in itertools.product(arms, k_values(plan, len(pool))):
+        if k == 0 and init is None:
+            continue  # nothing to train from scratch on
         root = b.cache / "data" / f"transfer-{key}" / f"k{k}"
-        train_part = pool.subset(list(range(k)))
-        test_paths = pool.paths[k:] + held.paths
-        copy_parts(root, {"train": train_part.paths, "test": test_paths})
+        copy_parts(root, {"train": pool.paths[:k], "test": pool.paths[k:] + held.paths})
         test = TestSet(f"real minus {k} trained on", root / "test", real=True)
-        arms = [("pretrained + fine-tuned", pre_ckpt)] + ([("from scratch", None)] if k else [])
-        for arm, init in arms:
-            if k == 0:
-                run = Run(model, "real", pre_ckpt.parent, pre_ckpt)
-            else:
-                run = finetune(b, plan, root / "train", root / "test", k, init, arm)
-            m = b.evaluate(run, test)
-            summary = json.loads((run.path / "summary.json").read_text())
-            correct = round(m["sequence_accuracy"] * m["n"])
-            lo, hi = wilson(correct, m["n"])
-            rows.append({"k": k, "arm": arm, "n": m["n"], "correct": correct,
-                         "accuracy": m["sequence_accuracy"], "ci_low": lo, "ci_high": hi,
-                         "char_accuracy": m["char_accuracy"],
-                         "steps": summary["steps"] if k else 0,
-                         "train_seconds": summary["train_seconds"] if k else 0.0})
+        if k == 0:
+            run = Run(model, "real", pre_ckpt.parent, pre_ckpt)
+        else:
+            run = finetune(b, plan, root / "train", root / "test", k, init, arm)
+        m = b.evaluate(run, test)
+        summary = json.loads((run.path / "summary.json").read_text())
+        correct = round(m["sequence_accuracy"] * m["n"])
+        lo, hi = wilson(correct, m["n"])
+        rows.append({"k": k, "arm": arm, "n": m["n"], "correct": correct,
+                     "accuracy": m["sequence_accuracy"], "ci_low": lo, "ci_high": hi,
+                     "char_accuracy": m["char_accuracy"],
+                     "steps": summary["steps"] if k else 0,
+                     "train_seconds": summary["train_seconds"] if k else 0.0})
+    rows.sort(key=lambda r: r["k"])  # stable: the pretrained arm first at each K
     t = Table("transfer", "Transfer: accuracy on real captchas vs number of real labels K", [
         ("k", "K real labels", "d"), ("arm", "model", ""), ("n", "n test", "d"),
         ("correct", "correct", "d"), ("accuracy", "sequence acc.", "pct"),
