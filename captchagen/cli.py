@@ -14,7 +14,7 @@ import click
 
 from captchagen.charsets import PRESETS, parse_charset
 from captchagen.dataset import FORMATS, DatasetJob, Run, merge_shards, write_dataset
-from captchagen.fonts import check_font, resolve_fonts
+from captchagen.fonts import select_fonts
 from captchagen.manifest import read_dataset
 from captchagen.outdir import check_not_an_input
 from captchagen.preview import Sheet, contact_sheet, save_image
@@ -30,6 +30,7 @@ from captchagen.spec import (
     parse_length,
 )
 from captchagen.stats import format_stats, label_stats
+from captchagen.style import style_fonts, style_from_options, style_options
 from plumbing.cli import run_cli
 from plumbing.config import options_from
 from plumbing.errors import EnvError, UsageError
@@ -79,8 +80,9 @@ def spec_options(f):
                      help="Image width in px, 16..4096."),
         click.option("--height", type=int, default=60, show_default=True,
                      help="Image height in px, 16..4096."),
-        click.option("--fonts", multiple=True, metavar="FILE|DIR",
-                     help="Font files or folders of them (repeatable). Default: captcha's font."),
+        click.option("--fonts", multiple=True, metavar="FILE|DIR|FAMILY",
+                     help="Font files, folders of them, installed families (dejavu, stix, cm, "
+                          "droid, ...) or 'all' (repeatable). Default: captcha's font."),
         click.option("--font-sizes", default=None,
                      help="Comma-separated sizes in px, 4..1024. Default: scaled to the height."),
         click.option("--noise", type=click.Choice(list(NOISE_PRESETS)), default="default",
@@ -95,7 +97,7 @@ def spec_options(f):
                      help="'random', '#rrggbb' or 'r,g,b'."),
         click.option("--grayscale", is_flag=True, help="Write single-channel images."),
     ]
-    return functools.reduce(lambda acc, opt: opt(acc), reversed(options), f)
+    return functools.reduce(lambda acc, opt: opt(acc), reversed(options), style_options(f))
 
 
 def spec_from_options(o: dict) -> CaptchaSpec:
@@ -107,15 +109,14 @@ def spec_from_options(o: dict) -> CaptchaSpec:
     if o["warp"] is not None:
         knobs["warp"] = _float_pair(o["warp"], "--warp")
     noise = dataclasses.replace(noise, **knobs)
-    fonts = resolve_fonts(o["fonts"]) if o["fonts"] else ()
-    for font in fonts:
-        check_font(font, charset)
+    fonts = select_fonts(style_fonts(o), charset)
     spec = CaptchaSpec(
         charset=charset, min_len=lo, max_len=hi, width=o["width"], height=o["height"],
         fonts=tuple(os.path.abspath(f) for f in fonts),
         font_sizes=_int_list(o["font_sizes"], "--font-sizes") if o["font_sizes"] else (),
         noise=noise, background=parse_color(o["background"]),
         text_color=parse_color(o["text_color"]), grayscale=o["grayscale"],
+        style=style_from_options(o),
     )
     check_fit(spec)
     return spec

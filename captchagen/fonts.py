@@ -12,6 +12,9 @@ from PIL import ImageFont
 from plumbing.errors import UsageError
 
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
+# Installed fonts whose character map claims letters and digits but that draw something else:
+# a fallback font of placeholder boxes, and TeX math fonts that map ASCII to symbols.
+NOT_TEXT_FONTS = {"LastResortHE-Regular", "cmex10", "cmsy10"}
 
 
 def default_font() -> str:
@@ -19,6 +22,51 @@ def default_font() -> str:
     from captcha.image import DEFAULT_FONTS
 
     return DEFAULT_FONTS[0]
+
+
+def installed_fonts() -> tuple[str, ...]:
+    """Every TrueType font that the installed packages ship: captcha's DroidSansMono and
+    matplotlib's DejaVu, STIX and Computer Modern families (nothing is downloaded)."""
+    import matplotlib
+
+    dirs = [Path(default_font()).parent, Path(matplotlib.get_data_path()) / "fonts" / "ttf"]
+    found = {str(f) for d in dirs if d.is_dir() for f in d.iterdir()
+             if f.suffix.lower() in FONT_SUFFIXES and f.stem not in NOT_TEXT_FONTS}
+    return tuple(sorted(found, key=lambda f: Path(f).name.lower()))
+
+
+def font_family(name: str) -> tuple[str, ...]:
+    """Installed fonts whose file name starts with ``name`` (case-insensitive): ``dejavu``,
+    ``DejaVuSerif``, ``stix``, ``cm`` (Computer Modern), ``droid``; ``all`` for every one."""
+    fonts = installed_fonts()
+    if name.lower() == "all":
+        return fonts
+    return tuple(f for f in fonts if Path(f).stem.lower().startswith(name.lower()))
+
+
+def select_fonts(args: Iterable[str], charset: str) -> tuple[str, ...]:
+    """The fonts to draw ``charset`` with: files and folders must cover every symbol (else
+    refused, naming the symbols); families and ``all`` keep the members that do. The
+    default (no args, returned as ``()``) is checked as well."""
+    args = tuple(args)
+    if not args:
+        check_font(default_font(), charset)
+        return ()
+    chosen: list[str] = []
+    for arg in args:
+        if Path(arg).exists() or not font_family(arg):
+            for path in resolve_fonts([arg]):
+                check_font(path, charset)
+                chosen.append(path)
+            continue
+        family = font_family(arg)
+        usable = [f for f in family if not missing_glyphs(f, charset)]
+        if not usable:
+            raise UsageError(f"no font of family {arg!r} has glyphs for every symbol of the "
+                             f"charset (e.g. {Path(family[0]).name} lacks "
+                             f"{''.join(missing_glyphs(family[0], charset))!r})")
+        chosen += usable
+    return tuple(dict.fromkeys(chosen))
 
 
 def resolve_fonts(args: Iterable[str]) -> tuple[str, ...]:
@@ -46,7 +94,8 @@ def check_font(path: str, charset: str) -> None:
         raise UsageError(f"not a usable font file: {path}") from None
     missing = missing_glyphs(path, charset)
     if missing:
-        raise UsageError(f"font {Path(path).name} has no glyph for {''.join(missing)!r}")
+        raise UsageError(f"font {Path(path).name} has no glyph for {''.join(missing)!r} of the "
+                         "charset (it would draw empty boxes): pick --fonts that cover them")
 
 
 def missing_glyphs(path: str, charset: str) -> list[str]:

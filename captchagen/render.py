@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
+from captchagen import effects
 from captchagen.fonts import load_font, resolve_fonts
 from captchagen.spec import CaptchaSpec, Color, NoiseSpec
+from captchagen.style import StyleSpec
 from plumbing.errors import UsageError
 
 MARGIN = 2  # pixels kept free of text on every side of the canvas
@@ -45,34 +47,57 @@ def render(text: str, spec: CaptchaSpec, rng: random.Random) -> Image.Image:
 def render_with_info(text: str, spec: CaptchaSpec, rng: random.Random) -> Rendered:
     if not text:
         raise UsageError("cannot draw an empty text")
+    style, noise = spec.style, spec.noise
+    if style.randomize:
+        style, noise = effects.random_look(rng, noise)
     fonts = spec.fonts or resolve_fonts(())
     font = fonts[rng.randrange(len(fonts))]
-    background = spec.background or _random_color(rng, 238, 255)
-    color = spec.text_color or _random_color(rng, 10, 200)
+    background, color = effects.pick_colors(spec.background, spec.text_color, style, rng)
     sizes = tuple(spec.font_sizes[rng.randrange(len(spec.font_sizes))] for _ in text)
-    glyphs = [_distort(_glyph(c, font, s), spec.noise, rng) for c, s in zip(text, sizes)]
+    glyphs = [_distort(_styled_glyph(c, font, s, style, rng), noise, rng)
+              for c, s in zip(text, sizes)]
 
-    line = _lay_out(glyphs, spec.noise.overlap, rng)
-    avail_w, avail_h = spec.width - 2 * MARGIN, spec.height - 2 * MARGIN
+    line = _lay_out(glyphs, noise.overlap, rng, style)
+    # Ghosts and warps move ink after placement: keep that much free around the line.
+    rx, ry = effects.reach(style, spec.height)
+    avail_w, avail_h = spec.width - 2 * (MARGIN + rx), spec.height - 2 * (MARGIN + ry)
     scale = min(1.0, avail_w / line.width, avail_h / line.height)
     if scale < 1.0:
         size = (max(1, math.floor(line.width * scale)), max(1, math.floor(line.height * scale)))
         line = line.resize(size, Image.Resampling.BILINEAR)
     line = line.point(_BOOST)
-    x = MARGIN + rng.randint(0, avail_w - line.width)
-    y = MARGIN + rng.randint(0, avail_h - line.height)
+    x = MARGIN + rx + rng.randint(0, avail_w - line.width)
+    y = MARGIN + ry + rng.randint(0, avail_h - line.height)
+    box = (x, y, x + line.width, y + line.height)
 
-    image = Image.new("RGB", (spec.width, spec.height), background)
-    image.paste(color, (x, y, x + line.width, y + line.height), line)
-    _add_noise(image, color, spec.noise, rng)
-    if spec.noise.smooth:
+    image = effects.backdrop((spec.width, spec.height), background, style, rng)
+    if style.ghosts:
+        effects.paste_ghosts(image, line, (x, y), color, style, rng)
+    image.paste(color, box, line)
+    if style.lines:
+        effects.strike(image, box, color, style, rng)
+    _add_noise(image, color, noise, rng)
+    if style.sine or style.elastic:
+        image = effects.warp(image, style, rng)
+    if noise.smooth:
         image = image.filter(ImageFilter.SMOOTH)
-    if spec.noise.blur > 0:
-        image = image.filter(ImageFilter.GaussianBlur(spec.noise.blur))
+    if noise.blur > 0:
+        image = image.filter(ImageFilter.GaussianBlur(noise.blur))
     if spec.grayscale:
         image = image.convert("L")
-    box = (x, y, x + line.width, y + line.height)
+    if style.speckle:
+        image = effects.speckle(image, style.speckle, rng)
+    if style.binarize:
+        image = effects.binarize(image)
     return Rendered(image, font, sizes, box, scale)
+
+
+def _styled_glyph(char: str, font: str, size: int, style: StyleSpec,
+                  rng: random.Random) -> Image.Image:
+    mask = _glyph(char, font, size)
+    if style.hollow and rng.random() < style.hollow:
+        return effects.hollow(mask, size)
+    return mask
 
 
 @functools.lru_cache(maxsize=4096)
@@ -106,15 +131,20 @@ def _distort(mask: Image.Image, noise: NoiseSpec, rng: random.Random) -> Image.I
     return mask.crop(bbox) if bbox else mask
 
 
-def _lay_out(glyphs: list[Image.Image], overlap: float, rng: random.Random) -> Image.Image:
-    """Place glyphs left to right, each overlapping the previous by a random amount."""
+def _lay_out(glyphs: list[Image.Image], overlap: float, rng: random.Random,
+             style: StyleSpec) -> Image.Image:
+    """Place glyphs left to right, each overlapping the previous by a random amount (and,
+    with the style's jitter, a random extra gap and a random baseline shift)."""
     mean_w = sum(g.width for g in glyphs) / len(glyphs)
     xs, x = [], 0
     for g in glyphs:
         xs.append(x)
         x += g.width - int(rng.uniform(0, overlap * min(mean_w, g.width)))
+        if style.spacing:
+            x = max(xs[-1] + 1, x + round(rng.uniform(-0.5, 1) * style.spacing * g.width))
     width = max(xi + g.width for xi, g in zip(xs, glyphs))
     height = max(g.height for g in glyphs)
+    height += round(style.baseline * height)
     line = Image.new("L", (width, height), 0)
     for xi, g in zip(xs, glyphs):
         line.paste(g, (xi, rng.randint(0, height - g.height)), g)
@@ -137,23 +167,27 @@ def _add_noise(image: Image.Image, color: Color, noise: NoiseSpec, rng: random.R
         draw.arc((x1, y1, x2, y2), start, end, fill=color)
 
 
-def _random_color(rng: random.Random, lo: int, hi: int) -> Color:
-    return (rng.randint(lo, hi), rng.randint(lo, hi), rng.randint(lo, hi))
-
-
 def check_fit(spec: CaptchaSpec) -> None:
     """Refuse, before any drawing, a spec whose longest text cannot fit the canvas.
 
     The test is nominal: ``max_len`` of the charset's widest glyphs at the smallest font size,
     upright, overlapping by half the allowed amount, must fit the width inside the margins,
     and the tallest glyph must fit the height. Lines drawn larger or rotated are then scaled
-    down uniformly at render time, never squashed in one direction.
+    down uniformly at render time, never squashed in one direction. A set of several fonts
+    (proportional ones among them) is judged by its median font on the mean glyph width of
+    the charset, a typical text: wider fonts and texts are scaled down to fit.
     """
     avail_w, avail_h = spec.width - 2 * MARGIN, spec.height - 2 * MARGIN
     size = spec.font_sizes[0]
-    for font in spec.fonts or resolve_fonts(()):
-        widest = max(_glyph(c, font, size).width for c in spec.charset)
-        tallest = max(_glyph(c, font, size).height for c in spec.charset)
+    fonts = spec.fonts or resolve_fonts(())
+
+    def extent(font: str) -> tuple[float, int]:
+        widths = [_glyph(c, font, size).width for c in spec.charset]
+        return (max(widths) if len(fonts) == 1 else sum(widths) / len(widths),
+                max(_glyph(c, font, size).height for c in spec.charset))
+
+    extents = sorted(extent(f) for f in fonts)
+    for widest, tallest in extents[(len(extents) - 1) // 2:][:1]:
         need = spec.max_len * widest * (1 - spec.noise.overlap / 2)
         if need > avail_w:
             fit_size = math.floor(size * avail_w / need)

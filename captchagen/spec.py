@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from captchagen.charsets import check_symbols
+from captchagen.style import StyleSpec
 from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
 
@@ -71,6 +72,7 @@ class CaptchaSpec:
     background: Color | None = None
     text_color: Color | None = None
     grayscale: bool = False
+    style: StyleSpec = field(default_factory=StyleSpec)  # looks beyond the noise (style.py)
 
     def __post_init__(self) -> None:
         check_symbols(self.charset)
@@ -96,6 +98,7 @@ class CaptchaSpec:
     def from_dict(cls, d: dict) -> CaptchaSpec:
         d = dict(d)
         d["noise"] = NoiseSpec(**{**d["noise"], "warp": tuple(d["noise"]["warp"])})
+        d["style"] = StyleSpec(**d.get("style", {}))  # absent in datasets made before styles
         for k in ("fonts", "font_sizes"):
             d[k] = tuple(d[k])
         for k in ("background", "text_color"):

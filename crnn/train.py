@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from crnn import leakage
+from crnn import finetune, leakage
 from crnn.checkpoint import read_checkpoint, save_checkpoint
 from crnn.data.augment import augment
 from crnn.data.batches import EpochBatches, GeneratedBatches, LazyImages
@@ -104,6 +104,11 @@ class TrainConfig:
     resume: bool = knob(False, "Continue the run in --out from last.ckpt.")
     overwrite: bool = knob(False, "Start the run in --out afresh (removes only its run "
                                   "files).")
+    init: str | None = knob(None, "Fine-tune: a new run starting from this checkpoint's "
+                                  "weights (the charset and, for CTC models, the width may "
+                                  "differ).", metavar="CKPT")
+    freeze_trunk: int = knob(0, "With --init: keep the conv trunk frozen for this many steps.",
+                             lo=0, hi=100_000_000, metavar="STEPS")
     allow_overlap: bool = knob(False, "Train although validation images are also training "
                                       "images (counted in config.json).")
     progress: bool = knob(True, "Progress bar.", cli=False)
@@ -115,6 +120,8 @@ class TrainConfig:
                              f"{self.height} and {self.width}")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite exclude each other")
+        if self.freeze_trunk < 0 or (self.freeze_trunk and not self.init):
+            raise UsageError("--freeze-trunk takes a number of steps >= 0, with --init")
 
     @property
     def planned_epochs(self) -> int | None:
@@ -257,6 +264,7 @@ def train(cfg: TrainConfig) -> dict:
                                  height=cfg.height, width=cfg.width,
                                  max_len=cfg.max_len or data.max_len)
             config.head.check_capacity(config, data.max_len)
+            init = finetune.check_init(cfg.init, config) if cfg.init else None
             if resume is not None and resume["model_config"] != config.to_dict():
                 raise UsageError(f"cannot resume {out}: its checkpoint is for another model "
                                  f"or charset ({resume['model_config']['name']}, "
@@ -266,9 +274,14 @@ def train(cfg: TrainConfig) -> dict:
                 write_json(out / "config.json", {"train": _jsonable(cfg),
                                                  "model": config.to_dict(),
                                                  "world_size": d.world,
-                                                 "val_overlap": data.val_overlap})
+                                                 "val_overlap": data.val_overlap,
+                                                 "init": init})
             barrier(d)
-            return _fit(cfg, d, device, out, data, config, resume)
+            summary = _fit(cfg, d, device, out, data, config, resume)
+            if summary and init:
+                summary["init"] = init
+                write_json(out / "summary.json", summary)
+            return summary
     finally:
         shutdown(d)
 
@@ -385,6 +398,8 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
     amp = cfg.amp == "on" or (cfg.amp == "auto" and cuda)
     amp_dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
     model = create_model(config).to(device)
+    if cfg.init and resume is None:
+        finetune.init_from(model, cfg.init, config)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr,
@@ -424,6 +439,8 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
         epoch, start = divmod(state.step, spe)
         for images, texts in _timed(data.train.epoch(epoch, start), state):
             model.train()
+            if cfg.freeze_trunk:
+                finetune.set_trunk_frozen(model, state.step < cfg.freeze_trunk)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor(progress(), cfg.schedule, cfg.warmup)
             x = normalize(images, device, channels_last)

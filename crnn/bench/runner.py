@@ -13,6 +13,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +24,16 @@ from captchagen import CaptchaSpec, DatasetJob, parse_charset, write_dataset
 from captchagen.manifest import INFO
 from captchagen.spec import NOISE_PRESETS, parse_length
 from crnn import leakage
-from crnn.bench import figures, provenance, tables
+from crnn.bench import figures, provenance, tables, transfer
 from crnn.bench.environment import environment
-from crnn.bench.report import write_report
+from crnn.bench.report import Table, write_report
 from crnn.bench.suite import ModelPlan, Suite, config_hash
 from crnn.data.images import decode_images
 from crnn.data.sources import load_samples, split
 from crnn.evaluate import evaluate
 from crnn.inference import Reader
 from crnn.train import TrainConfig, train
+from plumbing.errors import UsageError
 from plumbing.files import atomic_write, write_json
 
 DATA_CODE = ("captchagen", "plumbing")  # the packages that draw the datasets
@@ -107,7 +109,10 @@ class Bench:
         return dataclasses.replace(base, font_sizes=sizes)
 
     def dataset(self, name: str, length: str, n: int, seed: int) -> Path:
-        job = DatasetJob(spec=self.spec(length), n=n, seed=seed)
+        return self.write_cached(name, DatasetJob(spec=self.spec(length), n=n, seed=seed))
+
+    def write_cached(self, name: str, job: DatasetJob) -> Path:
+        """The dataset of ``job`` under the cache (written, or finished, once)."""
         info = job.info(0, False)
         key = config_hash({"data": {k: v for k, v in info.items()
                                     if k not in ("version", "complete")},
@@ -115,7 +120,8 @@ class Bench:
         path = self.cache / "data" / f"{name}-{key}"
         done = path / INFO
         if not (done.is_file() and json.loads(done.read_text())["complete"]):
-            self.log(f"generating {name}: {n} images, length {length}")
+            self.log(f"generating {name}: {job.n} images, length "
+                     f"{job.spec.min_len}-{job.spec.max_len}")
             write_dataset(job, path, resume=path.exists())
         return path
 
@@ -140,14 +146,7 @@ class Bench:
         key = config_hash([str(self.real.resolve()), len(samples), self.suite.real.val_split])
         root = self.cache / "data" / f"real-{key}"
         parts = split(samples, self.suite.real.val_split, 42)
-        if not (root / "done").is_file():
-            for name, part in zip(("train", "test"), parts):
-                folder = root / name
-                shutil.rmtree(folder, ignore_errors=True)
-                folder.mkdir(parents=True)
-                for p in part.paths:
-                    shutil.copyfile(p, folder / p.name)
-            (root / "done").write_text("ok\n")
+        copy_parts(root, {"train": parts[0].paths, "test": parts[1].paths})
         return root / "train", TestSet(f"real: {self.real.name} ({len(parts[1])} test)",
                                        root / "test", real=True)
 
@@ -198,21 +197,9 @@ class Bench:
     def train_model(self, plan: ModelPlan, train_dir: Path, val_dir: Path, real: bool,
                     seed: int) -> Run:
         cfg = self.train_config(plan, train_dir, val_dir, real, seed)
-        key = config_hash({**dataclasses.asdict(cfg), "out": None, "progress": None,
-                           "allow_overlap": None, "code": self.code["code_hash"]})
-        path = self.cache / "runs" / f"{plan.title}{'-real' if real else ''}-s{seed}-{key}"
-        if not (path / "summary.json").is_file():
-            resume = (path / "last.ckpt").is_file()
-            budget = ", ".join(b for b in (
-                f"{cfg.images:,} images" if cfg.images else "",
-                f"{cfg.epochs} epochs" if cfg.epochs else "",
-                f"cap {cfg.minutes} min" if cfg.minutes else "") if b)
-            self.log(f"training {plan.title} (seed {seed}) on "
-                     f"{'real' if real else 'synthetic'} data ({budget}"
-                     f"{', resuming' if resume else ''}) on {self.train_device}")
-            train(dataclasses.replace(cfg, out=str(path), resume=resume,
-                                      overwrite=not resume))
-            write_json(path / "provenance.json", {**self.code, "date": provenance.now()})
+        path = self.train_cached(cfg, f"{plan.title}{'-real' if real else ''}-s{seed}",
+                                 f"{plan.title} (seed {seed}) on "
+                                 f"{'real' if real else 'synthetic'} data")
         # The real set has no validation part of its own: its test split is only watched
         # during training, so the final weights are evaluated, not the best on that split.
         ckpt = path / ("last.ckpt" if real else "best.ckpt")
@@ -221,6 +208,25 @@ class Bench:
             self.warn(f"{plan.title} (seed {seed}, {run.data} data) never read a training "
                       "string correctly: it never left the blank plateau: give it more images")
         return run
+
+    def train_cached(self, cfg: TrainConfig, name: str, what: str) -> Path:
+        """Train ``cfg`` into a run directory under the cache keyed by its settings and the
+        code (a finished run is reused, an interrupted one resumed)."""
+        key = config_hash({**dataclasses.asdict(cfg), "out": None, "progress": None,
+                           "allow_overlap": None, "code": self.code["code_hash"]})
+        path = self.cache / "runs" / f"{name}-{key}"
+        if not (path / "summary.json").is_file():
+            resume = (path / "last.ckpt").is_file()
+            budget = ", ".join(b for b in (
+                f"{cfg.images:,} images" if cfg.images else "",
+                f"{cfg.epochs} epochs" if cfg.epochs else "",
+                f"cap {cfg.minutes} min" if cfg.minutes else "") if b)
+            self.log(f"training {what} ({budget}{', resuming' if resume else ''}) "
+                     f"on {self.train_device}")
+            train(dataclasses.replace(cfg, out=str(path), resume=resume,
+                                      overwrite=not resume))
+            write_json(path / "provenance.json", {**self.code, "date": provenance.now()})
+        return path
 
     # 3. evaluation ---------------------------------------------------------------------------
 
@@ -245,6 +251,19 @@ class Bench:
         return result
 
 
+def copy_parts(root: Path, parts: dict[str, Sequence[Path]]) -> None:
+    """Copy each part's images into ``root/NAME`` once (``root/done`` marks a finished copy)."""
+    if (root / "done").is_file():
+        return
+    for name, paths in parts.items():
+        folder = root / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for p in paths:
+            shutil.copyfile(p, folder / p.name)
+    (root / "done").write_text("ok\n")
+
+
 def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = None,
               progress: bool = True, command: str = "", seeds: int | None = None,
               allow_overlap: bool = False) -> Path:
@@ -253,6 +272,15 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
     env = environment()  # at the start: the commit and date the run was launched from
     b = Bench(suite, out, device, real, progress, seeds, allow_overlap)
     torch.manual_seed(suite.seed)
+    if suite.transfer is not None and real is None:
+        msg = "the [transfer] section measures on real captchas: add --real DIR"
+        if not suite.models:
+            raise UsageError(f"suite {suite.name}: {msg}")
+        b.notes.append(f"Not measured: {msg}.")
+    if not suite.models:  # a suite of the transfer section alone
+        found, figs = transfer.section(b, real, out) if real is not None else ([], {})
+        found.append(tables.environment_table(b, suite, env))
+        return _write(b, out, command, env, start, found, figs)
     train_dir, val_dir, tests = b.datasets()
     b.check_leakage(train_dir, [TestSet("validation set", val_dir), *tests])
     runs = [b.train_model(m, train_dir, val_dir, False, s) for m in suite.models
@@ -276,24 +304,40 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
              tables.training_table(runs), tables.provenance_table(runs, b.code)]
     b.log("measuring throughput and latency")
     tp = tables.throughput_table(b, runs, tests[0])
-    found += [tp, tables.head_to_head_table(b, runs, [tests[0], real_test], tp),
-              tables.environment_table(b, suite, env)]
-    figs = figures.report_figures(b, runs, tests, real_test, by_length, tp, colours,
-                                  report_dir)
-
-    meta = {"suite": suite.name, "description": suite.description, "command": command,
-            "suite_file": suite.source, "suite_config": suite.to_dict(),
-            "environment": env, "code": b.code, "wall_seconds": time.perf_counter() - start,
-            "notes": b.notes, "warnings": b.warnings,
-            "links": [("CTC decoding micro-benchmark", "decoding")]}
+    found += [tp, tables.head_to_head_table(b, runs, [tests[0], real_test], tp)]
+    transfer_figs: dict[str, str] = {}
+    if suite.transfer is not None and real is not None:
+        b.log("measuring transfer from synthetic to real captchas")
+        transfer_tables, transfer_figs = transfer.section(b, real, report_dir)
+        found += transfer_tables
+    found.append(tables.environment_table(b, suite, env))
+    figs = {**figures.report_figures(b, runs, tests, real_test, by_length, tp, colours,
+                                     report_dir), **transfer_figs}
 
     b.log("measuring decoding speed")
     dec = tables.decoding_table(b, runs, tests[0])
-    dec_figs = figures.decoding_figures(dec, report_dir)
-    write_report(report_dir, {**meta, "title": "CTC decoding micro-benchmark", "links": [
-        ("main report", "report")]}, [dec], dec_figs, stem="decoding")
-    meta["wall_seconds"] = time.perf_counter() - start
-    write_report(report_dir, meta, found, figs)
+    write_report(report_dir, {**_meta(b, command, env, start),
+                              "title": "CTC decoding micro-benchmark",
+                              "links": [("main report", "report")]},
+                 [dec], figures.decoding_figures(dec, report_dir), stem="decoding")
+    return _write(b, report_dir, command, env, start, found, figs,
+                  links=[("CTC decoding micro-benchmark", "decoding")])
+
+
+def _meta(b: Bench, command: str, env: dict, start: float) -> dict:
+    suite = b.suite
+    return {"suite": suite.name, "description": suite.description, "command": command,
+            "suite_file": suite.source, "suite_config": suite.to_dict(),
+            "environment": env, "code": b.code, "wall_seconds": time.perf_counter() - start,
+            "notes": b.notes, "warnings": b.warnings}
+
+
+def _write(b: Bench, report_dir: Path, command: str, env: dict, start: float,
+           found: list[Table], figs: dict[str, str],
+           links: list[tuple[str, str]] | None = None) -> Path:
+    """The main report (Markdown, HTML, JSON, CSV) and the warnings on the terminal."""
+    write_report(report_dir, {**_meta(b, command, env, start), "links": links or []},
+                 found, figs)
     b.log(f"report written to {report_dir / 'report.md'} "
           f"({time.perf_counter() - start:.0f} s)")
     for w in b.warnings:

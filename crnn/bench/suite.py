@@ -157,6 +157,34 @@ class DdddocrPlan:
 
 
 @dataclass(frozen=True)
+class TransferPlan:
+    """``[transfer]`` (with --real): accuracy on the real set against K real labels, from
+    scratch and after synthetic pretraining (see ``crnn.bench.transfer``)."""
+
+    ks: tuple[int | str, ...] = _k((0, 50, 100, 200, "all"))  # "all": the whole training part
+    split: float = _k(0.1, 0.001, 0.999)  # the real set's held-out part (seed 42)
+    style: str = _k("random")  # captchagen --style of the synthetic pretraining data
+    model: str = _k("crnn", choices=MODEL_NAMES)
+    size: str = _k("small", choices=tuple(SIZES))
+    height: int = _k(32, 16, 256)
+    width: int = _k(128, 16, 2048)
+    pretrain_images: int = _k(40_000, 1, 10**9)
+    pretrain_epochs: int = _k(3, 1, 100_000)
+    pretrain_batch_size: int = _k(64, 1, 65536)
+    finetune_steps: int = _k(1_000, 1, 10**8)  # the same budget for both arms at every K
+    batch_size: int = _k(32, 1, 65536)
+    lr: float = _k(3e-3, 1e-9, 10.0)
+    augment: str = _k("on", choices=("auto", "on", "off"))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        bad = [k for k in self.ks if k != "all" and not (
+            isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= 10**7)]
+        if bad or not self.ks:
+            raise UsageError(f"ks must list whole numbers >= 0 or \"all\", got {list(self.ks)}")
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str = _k(dataclasses.MISSING)
     description: str = _k("")
@@ -168,6 +196,7 @@ class Suite:
     throughput: ThroughputPlan = field(default_factory=ThroughputPlan)
     real: RealPlan = field(default_factory=RealPlan)
     ddddocr_n: int = knob(200, "ddddocr images", lo=1, hi=1_000_000, cli=False)
+    transfer: TransferPlan | None = None  # [transfer], measured with --real
     source: str = _k("")  # the file it was read from
 
     def __post_init__(self) -> None:
@@ -218,7 +247,7 @@ def load_suite(name: str) -> Suite:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UsageError(f"suite {path} is not valid TOML: {e}") from None
-    unknown = sorted(set(raw) - set(TABLES) - set(SCALARS) - {"models"})
+    unknown = sorted(set(raw) - set(TABLES) - set(SCALARS) - {"models", "transfer"})
     if unknown:
         raise UsageError(f"suite {path}: unknown table or key {', '.join(unknown)}; known: "
                          f"{', '.join([*SCALARS, 'models', *TABLES])}")
@@ -232,7 +261,9 @@ def load_suite(name: str) -> Suite:
         "seed": raw.get("seed", 0), "data": plans["data"], "train": plans["train"],
         "models": tuple(_plan(ModelPlan, m, f"models[{i}]", path) for i, m in enumerate(models)),
         "decode": plans["decode"], "throughput": plans["throughput"], "real": plans["real"],
-        "ddddocr_n": plans["ddddocr"].n, "source": str(path)}, "", path)
+        "ddddocr_n": plans["ddddocr"].n, "source": str(path),
+        "transfer": _plan(TransferPlan, raw["transfer"], "transfer", path)
+        if "transfer" in raw else None}, "", path)
 
 
 def select_models(suite: Suite, wanted: list[str]) -> Suite:

@@ -1,0 +1,95 @@
+"""The [transfer] section: both arms at every K with the same budget, the test part is every
+image not trained on, the synthetic data copies the real set's geometry from the data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crnn.bench.stats import wilson
+from crnn.bench.suite import TransferPlan, load_suite
+from crnn.bench.transfer import k_values
+
+SUITE = """
+name = "transfer-test"
+[transfer]
+ks = [0, 10]
+split = 0.25
+model = "cnn-ctc"
+size = "tiny"
+pretrain_images = 48
+pretrain_epochs = 1
+pretrain_batch_size = 16
+finetune_steps = 2
+batch_size = 8
+"""
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """A stand-in "real" set (another look, named by label) and the section run on it."""
+    from captchagen.cli import cli
+    from crnn.bench.runner import run_suite
+    from plumbing.cli import run_cli
+
+    root = tmp_path_factory.mktemp("transfer")
+    real = root / "real"
+    assert run_cli(cli, "captchagen", ["make", "--out", str(root / "made"), "--n", "40",
+                                       "--charset", "chars:abcdef", "--len", "4-5",
+                                       "--width", "120", "--height", "40", "--style", "strike",
+                                       "--name-by", "label", "--quiet"]) == 0
+    (root / "made" / "images").rename(real)
+    (root / "suite.toml").write_text(SUITE)
+    run_suite(load_suite(str(root / "suite.toml")), root / "out", "cpu", real,
+              progress=False, command="test")
+    return root / "out"
+
+
+def test_both_arms_at_every_k_with_the_same_budget(report):
+    tables = json.loads((report / "report.json").read_text())["tables"]
+    rows = tables["transfer"]["rows"]
+    assert [(r["k"], r["arm"]) for r in rows] == [
+        (0, "pretrained + fine-tuned"), (10, "pretrained + fine-tuned"), (10, "from scratch")]
+    for r in rows:
+        assert r["n"] == 40 - r["k"]  # every image not trained on
+        assert r["ci_low"] <= r["accuracy"] <= r["ci_high"]
+    by_k = {(r["k"], r["arm"]): r["steps"] for r in rows}
+    assert by_k[(10, "from scratch")] == by_k[(10, "pretrained + fine-tuned")] >= 2
+    cost = {r["key"]: r["value"] for r in tables["transfer_pretraining"]["rows"]}
+    assert cost["image size (from the real set)"] == "120x40"
+    assert cost["lengths (from the real labels)"] == "4-5"
+    assert set(cost["charset (from the real labels)"]) <= set("abcdef")
+    assert (report / "transfer.png").is_file()
+
+
+def test_fine_tuned_runs_record_the_pretrained_checkpoint(report):
+    runs = report / "cache" / "runs"
+    tuned = [json.loads((p / "config.json").read_text()) for p in runs.glob("transfer-finetune*")]
+    scratch = [json.loads((p / "config.json").read_text()) for p in runs.glob("transfer-scratch*")]
+    pre = next(runs.glob("transfer-pretrain*"))
+    assert len(tuned) == 1 and len(scratch) == 1
+    assert all(Path(c["init"]["checkpoint"]) == (pre / "last.ckpt").resolve() for c in tuned)
+    assert all(c["init"] is None for c in scratch)
+
+
+def test_a_transfer_suite_needs_real_data(tmp_path, cli_run):
+    from crnn.bench.cli import cli
+
+    code, _, err = cli_run(cli, "crnn-bench", "run", "--suite", "transfer", "--out",
+                           tmp_path / "o")
+    assert code == 2 and "--real" in err
+    assert load_suite("transfer").transfer.ks[-1] == "all"
+
+
+def test_wilson_interval():
+    lo, hi = wilson(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    assert wilson(0, 10)[0] == 0 and wilson(0, 10)[1] == pytest.approx(0.2775, abs=1e-4)
+    assert wilson(10, 10)[1] == 1 and wilson(0, 0) == (0.0, 1.0)
+
+
+def test_k_values_resolve_all_and_clip_to_the_training_part():
+    assert k_values(TransferPlan(), 936) == [0, 50, 100, 200, 936]
+    assert k_values(TransferPlan(ks=(0, 500, "all")), 300) == [0, 300]
