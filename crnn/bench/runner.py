@@ -305,7 +305,7 @@ def run_suite(suite: Suite, out: Path, device: str = "cpu", real: Path | None = 
     b.log("measuring throughput and latency")
     tp = tables.throughput_table(b, runs, tests[0])
     found += [tp, tables.head_to_head_table(b, runs, [tests[0], real_test], tp)]
-    transfer_figs: dict[str, str] = {}
+    transfer_figs: dict[str, list[tuple[str, str]]] = {}
     if suite.transfer is not None and real is not None:
         b.log("measuring transfer from synthetic to real captchas")
         transfer_tables, transfer_figs = transfer.section(b, real, report_dir)
@@ -333,7 +333,7 @@ def _meta(b: Bench, command: str, env: dict, start: float) -> dict:
 
 
 def _write(b: Bench, report_dir: Path, command: str, env: dict, start: float,
-           found: list[Table], figs: dict[str, str],
+           found: list[Table], figs: dict[str, list[tuple[str, str]]],
            links: list[tuple[str, str]] | None = None) -> Path:
     """The main report (Markdown, HTML, JSON, CSV) and the warnings on the terminal."""
     write_report(report_dir, {**_meta(b, command, env, start), "links": links or []},
