@@ -29,7 +29,8 @@ def test_a_style_writes_the_same_bytes_whatever_the_worker_count(tmp_path, gen, 
                            "--out", tmp_path / f"w{workers}", *SMALL)
         assert code == 0, err
     one = tree_digest(tmp_path / "w1")
-    assert len(one) == 16 + 4 and tree_digest(tmp_path / "w2") == one  # + dataset.json, manifest, metadata, gt
+    # 16 images, dataset.json, manifest.csv, metadata.csv, gt.txt
+    assert len(one) == 16 + 4 and tree_digest(tmp_path / "w2") == one
     spec = json.loads((tmp_path / "w1" / "dataset.json").read_text())["spec"]
     assert CaptchaSpec.from_dict(spec).style == STYLE_PRESETS[style]
 

@@ -245,7 +245,7 @@ def _train(*args):
 for _name, _args, _needle in [
     ("threads-negative", ["--threads", "-1"], "--threads"),
     ("threads-huge", ["--threads", "5000"], "--threads"),
-    ("workers-zero", ["--workers", "0"], "--workers"),
+    ("workers-negative", ["--workers", "-1"], "--workers"),
     ("workers-huge", ["--workers", "100000"], "--workers"),
     ("batch-size-zero", ["--batch-size", "0"], "--batch-size"),
     ("epochs-zero", ["--epochs", "0"], "--epochs"),
