@@ -14,26 +14,27 @@ they never list an image that is not on disk and never miss one.
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
-from captchagen.manifest import GT, MANIFEST, METADATA, read_rows
-from plumbing.files import atomic_write
+from captchagen.manifest import GT, MANIFEST, METADATA
+from plumbing.files import atomic_text
 
 EXPORTS = (METADATA, GT)
 
 
 def write_label_files(root: str | Path) -> None:
-    """(Re)write ``metadata.csv`` and ``gt.txt`` of the dataset in ``root`` from its manifest."""
+    """(Re)write ``metadata.csv`` and ``gt.txt`` of the dataset in ``root`` from its manifest,
+    row by row: memory stays flat however many images the dataset holds. (No path is opened
+    through these rows, so they need no inside-the-root check here.)"""
     root = Path(root)
-    rows = read_rows(root / MANIFEST)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(("file_name", "text"))
-    writer.writerows((r["file"], r["label"]) for r in rows)
-    atomic_write(root / METADATA, buf.getvalue().encode("utf-8"))
-    gt = "".join(f"{r['file']}\t{r['label']}\n" for r in rows)
-    atomic_write(root / GT, gt.encode("utf-8"))
+    with (open(root / MANIFEST, newline="", encoding="utf-8") as f,
+          atomic_text(root / METADATA) as meta, atomic_text(root / GT) as gt):
+        rows = csv.DictReader(f)
+        meta_csv = csv.writer(meta, lineterminator="\n")
+        meta_csv.writerow(("file_name", "text"))
+        for r in rows:
+            meta_csv.writerow((r["file"], r["label"]))
+            gt.write(f"{r['file']}\t{r['label']}\n")
 
 
 def sync_label_files(root: str | Path, complete: bool) -> None:

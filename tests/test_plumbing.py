@@ -125,3 +125,17 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
         atomic_write(target, "not bytes")  # type: ignore[arg-type]
     assert target.read_bytes() == b"one"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
+
+
+def test_atomic_text_appears_only_when_complete(tmp_path):
+    from plumbing.files import atomic_text
+
+    target = tmp_path / "rows.txt"
+    with pytest.raises(RuntimeError), atomic_text(target) as f:
+        f.write("half\n")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_text(target) as f:
+        f.write("one\ntwo\n")
+        assert not target.exists()  # not before the writer closes
+    assert target.read_text() == "one\ntwo\n" and sorted(tmp_path.iterdir()) == [target]
