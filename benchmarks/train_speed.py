@@ -59,11 +59,14 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="train_speed_") as tmp:
         work = Path(tmp)
-        data = Path(args.data) if args.data else _render(work / "data", args.train, args.seed)
         old_tree = work / "old"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q",
                         str(old_tree), args.old], check=True)
         try:
+            # Rendered by the old side's captchagen: the new code reads older datasets,
+            # not the other way round.
+            data = Path(args.data) if args.data else _render(old_tree, work / "data",
+                                                              args.train, args.seed)
             sides = {"old": old_tree, "new": ROOT}
             runs: list[dict] = []
             for r in range(args.repeats):
@@ -80,11 +83,18 @@ def main(argv: list[str] | None = None) -> None:
     _write(Path(args.out), result, args, argv)
 
 
-def _render(root: Path, n: int, seed: int) -> Path:
-    from captchagen import CaptchaSpec, DatasetJob, parse_charset, write_dataset
+_RENDER = """
+import sys
+from captchagen import CaptchaSpec, DatasetJob, parse_charset, write_dataset
+spec = CaptchaSpec(charset=parse_charset("alnum"), min_len=4, max_len=6)
+write_dataset(DatasetJob(spec=spec, n=int(sys.argv[2]), seed=int(sys.argv[3])), sys.argv[1])
+"""
 
-    spec = CaptchaSpec(charset=parse_charset("alnum"), min_len=4, max_len=6)
-    write_dataset(DatasetJob(spec=spec, n=n, seed=seed), root)
+
+def _render(tree: Path, root: Path, n: int, seed: int) -> Path:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    subprocess.run([sys.executable, "-c", _RENDER, str(root), str(n), str(seed)], cwd=tree,
+                   env=env, check=True)
     return root
 
 

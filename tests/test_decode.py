@@ -9,17 +9,26 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crnn.bench.decode_speed import peaked_log_probs
-from crnn.decode import Decoded, beam, beam_decode, greedy, greedy_decode, reference
-from crnn.decode._beam import _bounded_rows
-from crnn.decode._greedy import NUMPY_MAX_ROWS
+from crnn.decode import (
+    Decoded,
+    _beam,
+    _compiled,
+    beam,
+    beam_decode,
+    greedy,
+    greedy_decode,
+    reference,
+)
 
 SYMBOLS = "abcdefghijklmnopqrstuvwxyz0123456789"
 NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 EXACT = {"cutoff": 0.0, "top_k": None}  # beam search without pruning
+# The search fixture only switches a module attribute: safe to share across examples.
+FIXTURE_OK = [HealthCheck.function_scoped_fixture]
 
 
 def random_log_probs(t: int, n: int, c: int, seed: int, scale: float = 2.0) -> torch.Tensor:
@@ -50,6 +59,24 @@ def text_scores(lp: torch.Tensor, row: int, charset: str, classes: list[int]) ->
     for path, score in path_scores(lp, row, classes).items():
         per_text.setdefault(collapse_text(path, charset), []).append(score)
     return {text: float(np.logaddexp.reduce(s)) for text, s in per_text.items()}
+
+
+def bounded_rows(lp: torch.Tensor) -> tuple[list[bool], list[float]]:
+    """The compiled factored bound of every row: decided?, bound."""
+    host = lp.float().contiguous().numpy()
+    path = np.zeros(lp.shape[0], dtype=np.int64)
+    shares, bounds = zip(*(_compiled.bound_row(host, r, lp.shape[0], path)
+                           for r in range(lp.shape[1])))
+    return [s > math.log(0.5) + 1e-4 for s in shares], list(bounds)
+
+
+@pytest.fixture(params=["compiled", "tensor"])
+def search(request, monkeypatch):
+    """Run a test with the compiled search (the CPU's) and with the tensor one (CUDA's)."""
+    if request.param == "tensor":
+        monkeypatch.setattr(_beam, "_on_host", lambda lp: False)
+        monkeypatch.setattr(_beam, "plain_host_array", lambda lp, charset: None)
+    return request.param
 
 
 def prefix_count(symbols: int, frames: int) -> int:
@@ -123,9 +150,9 @@ def test_greedy_scores_and_details():
 # --- beam search against exhaustive summation ---------------------------------------------
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(t=st.integers(1, 6), c=st.integers(2, 4), seed=st.integers(0, 10_000))
-def test_unpruned_beam_is_exact_on_small_cases(t, c, seed):
+def test_unpruned_beam_is_exact_on_small_cases(t, c, seed, search):
     lp = random_log_probs(t, 2, c, seed)
     charset = SYMBOLS[: c - 1]
     decoded = beam_decode(lp, charset, width=prefix_count(c - 1, t), nbest=3, **EXACT)
@@ -140,7 +167,7 @@ def test_unpruned_beam_is_exact_on_small_cases(t, c, seed):
             assert score == pytest.approx(exact[text], abs=1e-4)
 
 
-def test_unpruned_beam_is_exact_at_seven_frames_and_three_symbols():
+def test_unpruned_beam_is_exact_at_seven_frames_and_three_symbols(search):
     lp = random_log_probs(7, 2, 4, seed=11, scale=1.0)
     decoded = beam_decode(lp, "abc", width=prefix_count(3, 7), **EXACT)
     for row in range(2):
@@ -181,7 +208,7 @@ def test_factored_bound_is_a_lower_bound_and_decides_only_exact_rows(t, c, seed,
     logits.scatter_add_(2, torch.randint(0, c, (t, 3, 1), generator=g), torch.full((t, 3, 1), peak))
     lp = logits.log_softmax(-1)
     charset = SYMBOLS[: c - 1]
-    sure, _, bound = _bounded_rows(lp.numpy())
+    sure, bound = bounded_rows(lp)
     texts = greedy(lp, charset)
     for row in range(3):
         exact = text_scores(lp, row, charset, list(range(c)))
@@ -204,22 +231,40 @@ def test_factored_bound_counts_the_alignments_next_to_each_run():
         p[frame, 0, cls] = 0.7
     p[1, 0, 1] = p[2, 0, 2] = p[4, 0, 2] = p[4, 0, 1] = 0.1
     lp = (p / p.sum(-1, keepdim=True)).log()
-    _, _, bound = _bounded_rows(lp.numpy())
+    _, bound = bounded_rows(lp)
     q = lp[:, 0].exp()
     expected = q[0, 1] * (q[1, 0] + q[1, 1]) * (q[2, 0] + q[2, 2]) * q[3, 2]
     expected = expected * (q[4, 0] + q[4, 1] + q[4, 2]) * q[5, 1]
     assert bound[0] == pytest.approx(math.log(expected), abs=1e-5)
 
 
-def test_greedy_numpy_and_torch_paths_agree_across_the_crossover():
-    lp = peaked_log_probs(2 * NUMPY_MAX_ROWS + 3, seed=5)
-    whole = greedy(lp, SYMBOLS)  # torch
-    parts = greedy(lp[:, :NUMPY_MAX_ROWS], SYMBOLS) + greedy(lp[:, NUMPY_MAX_ROWS:], SYMBOLS)
-    assert whole == parts == reference(lp, SYMBOLS)
-    assert greedy_decode(lp[:, :1], SYMBOLS).texts == greedy(lp[:, :1], SYMBOLS)
+def test_greedy_compiled_and_tensor_paths_agree():
+    lp = peaked_log_probs(131, seed=5)
+    compiled = greedy(lp, SYMBOLS)  # the compiled path: plain CPU float32
+    tensor = greedy_decode(lp, SYMBOLS).texts  # the tensor path: scores asked for
+    assert compiled == tensor == reference(lp, SYMBOLS)
+    assert greedy(lp.double(), SYMBOLS) == compiled
+    assert greedy(lp[:, :1], SYMBOLS) == compiled[:1]
+    assert greedy(lp[:, ::2], SYMBOLS) == compiled[::2]  # not contiguous
+    wide = "".join(chr(0x4E00 + i) for i in range(36))  # no byte table: the wide path
+    assert greedy(lp, wide) == reference(lp, wide)
 
 
-def test_pruned_beam_on_peaked_logits():
+def test_compiled_and_tensor_searches_agree(monkeypatch):
+    lp = peaked_log_probs(300, seed=9)
+    compiled = beam_decode(lp, SYMBOLS, nbest=2)
+    monkeypatch.setattr(_beam, "_on_host", lambda lp: False)
+    tensor = beam_decode(lp, SYMBOLS, nbest=2)
+    # The same search: the same texts, scores apart only by float32 vs float64 sums.
+    assert compiled.texts == tensor.texts
+    for mine, theirs in zip(compiled.nbest, tensor.nbest):
+        assert [text for text, _ in mine] == [text for text, _ in theirs]
+        assert [p for _, p in mine] == pytest.approx([p for _, p in theirs], abs=1e-4)
+    torch.testing.assert_close(compiled.log_prob, tensor.log_prob, atol=1e-4, rtol=0)
+    assert beam(lp, SYMBOLS) == tensor.texts  # texts only: rows decided by the bound
+
+
+def test_pruned_beam_on_peaked_logits(search):
     lp = peaked_log_probs(200, seed=2)
     exact = beam_decode(lp, SYMBOLS, width=32, **EXACT)
     pruned = beam_decode(lp, SYMBOLS)  # the defaults: width 10, cutoff and top_k pruning
@@ -250,14 +295,14 @@ def test_decoders_take_numpy_and_leave_the_input_alone():
         assert torch.equal(lp, before)
 
 
-def test_certain_blanks_decode_to_empty_texts():
+def test_certain_blanks_decode_to_empty_texts(search):
     lp = torch.full((5, 2, 3), float("-inf"))
     lp[..., 0] = 0.0
     assert greedy(lp, "ab") == beam(lp, "ab") == ["", ""]
     assert beam_decode(lp, "ab").log_prob.tolist() == [0.0, 0.0]
 
 
-def test_beam_width_one_and_lengths():
+def test_beam_width_one_and_lengths(search):
     lp = random_log_probs(8, 4, 5, seed=5)
     assert len(beam(lp, "abcd", width=1)) == 4
     lengths = torch.tensor([8, 5, 1, 0])
@@ -298,11 +343,11 @@ def test_constrained_greedy_is_the_best_path_within_the_range(t, c, seed, lo, ex
         assert best_for_text == pytest.approx(fitting[best], abs=1e-4)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=FIXTURE_OK)
 @given(
     t=st.integers(2, 6), seed=st.integers(0, 10_000), lo=st.integers(0, 2), extra=st.integers(0, 2)
 )
-def test_constrained_beam_is_exact_within_the_constraints(t, seed, lo, extra):
+def test_constrained_beam_is_exact_within_the_constraints(t, seed, lo, extra, search):
     lp = random_log_probs(t, 2, 4, seed)
     hi = lo + extra
     decoded = beam_decode(
@@ -316,7 +361,7 @@ def test_constrained_beam_is_exact_within_the_constraints(t, seed, lo, extra):
         assert decoded.log_prob[row].item() == pytest.approx(fitting[best], abs=1e-4)
 
 
-def test_constraints_are_never_violated_on_peaked_logits():
+def test_constraints_are_never_violated_on_peaked_logits(search):
     lp = peaked_log_probs(256, seed=4)
     allowed = "abcdefgh0123"
     for decode in (greedy, beam):

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from crnn.bench.environment import environment
+from crnn.bench.provenance import code_hash
 from crnn.decode import beam, greedy, reference
 from plumbing.files import atomic_write, write_json
 
@@ -114,9 +115,10 @@ def missing_peers() -> list[str]:
 @dataclass
 class _Contender:
     name: str
-    decode: Callable[[int], list[str]]  # first b rows -> their texts
+    decode: Callable[[int, int], list[str]]  # (first row i, b) -> texts of rows i .. i + b - 1
     device: str
-    max_rows: int | None = None  # slow: timed on at most this many rows, then scaled
+    decode_tensor: Callable[[torch.Tensor], list[str]] | None = None  # ours: a (T, b, C) slice
+    slow: bool = False  # a per-row Python decoder: timed on a few rows, then scaled
 
 
 def run_decode_benchmark(
@@ -136,18 +138,22 @@ def run_decode_benchmark(
     ``agreement_with_pyctcdecode`` (beam searches, when pyctcdecode is installed), ``device``
     and ``note``; agreement is counted on the first ``agreement_rows`` rows at most.
 
-    Each time is the median of calls repeated for at least ``min_seconds`` after a warm-up.
-    The per-row Python decoders (the loop, the peers' beam searches) are timed on at most
-    ``slow_rows`` rows and scaled, which the note says. Peers get the logits already
-    converted to what they take (per-row numpy probabilities or log-probabilities), outside
-    the timing.
+    At batch b every contender decodes consecutive slices of b rows, a call per slice, as a
+    caller with b images at a time would: ours get each slice as the contiguous (T, b, C)
+    tensor a model returns at that batch, the peers get it already converted to what they
+    take (per-row numpy probabilities or log-probabilities), both prepared outside the
+    timing. The calls cycle over the slices (at batch 1, every row in turn, so rows that
+    need a real search count at their share), and the time per call is the median over
+    cycles repeated for at least ``min_seconds`` after a warm-up. The per-row Python
+    decoders (the loop, the peers' beam searches) cycle over at most ``slow_rows`` rows and
+    are timed on at most that many per call, scaled, which the note says.
     """
     n = log_probs.shape[1]
     sizes = [b for b in batch_sizes if b <= n]
     host = log_probs.detach().float().cpu()
-    contenders = _contenders(log_probs, host, charset, beam_width, slow_rows)
+    contenders = _contenders(log_probs, host, charset, beam_width)
     checked = min(n, agreement_rows)
-    texts = {c.name: c.decode(checked) for c in contenders}  # doubles as a warm-up
+    texts = {c.name: c.decode(0, checked) for c in contenders}  # doubles as a warm-up
     truth = {"reference": texts["reference loop"]}
     if f"pyctcdecode beam (w={beam_width})" in texts:
         truth["pyctcdecode"] = texts[f"pyctcdecode beam (w={beam_width})"]
@@ -155,10 +161,12 @@ def run_decode_benchmark(
     rows: list[dict] = []
     for b in sizes:
         reference_speed = None
+        slices = [log_probs[:, i : i + b].contiguous() for i in range(0, n - b + 1, b)]
         for c in contenders:
-            timed = b if c.max_rows is None else min(b, c.max_rows)
-            seconds = _median_seconds(lambda c=c, timed=timed: c.decode(timed), min_seconds)
-            speed = timed / seconds
+            timed = min(b, slow_rows) if c.slow else b
+            count = max(1, min(len(slices), slow_rows // b)) if c.slow else len(slices)
+            call = _caller(c, slices, b, timed)
+            speed = timed / _seconds_per_call(call, count, min_seconds)
             if c.name == "reference loop":
                 reference_speed = speed
             row = {
@@ -179,16 +187,27 @@ def run_decode_benchmark(
     return rows
 
 
+def _caller(c: _Contender, slices: list[torch.Tensor], b: int, timed: int
+            ) -> Callable[[int], list[str]]:
+    """Call i of contender ``c`` at batch ``b``: slice i (its first ``timed`` rows)."""
+    if c.decode_tensor is not None:
+        return lambda i: c.decode_tensor(slices[i])
+    return lambda i: c.decode(i * b, timed)
+
+
 def _contenders(
-    log_probs: torch.Tensor, host: torch.Tensor, charset: str, width: int, slow_rows: int
+    log_probs: torch.Tensor, host: torch.Tensor, charset: str, width: int
 ) -> list[_Contender]:
     device = log_probs.device.type
     found = available_peers()
     contenders = [
-        _Contender("reference loop", lambda b: reference(host[:, :b], charset), "cpu", slow_rows),
-        _Contender("ours greedy", lambda b: greedy(log_probs[:, :b], charset), device),
+        _Contender("reference loop", lambda i, b: reference(host[:, i : i + b], charset), "cpu",
+                   slow=True),
+        _Contender("ours greedy", lambda i, b: greedy(log_probs[:, i : i + b], charset), device,
+                   lambda x: greedy(x, charset)),
         _Contender(
-            f"ours beam (w={width})", lambda b: beam(log_probs[:, :b], charset, width), device
+            f"ours beam (w={width})", lambda i, b: beam(log_probs[:, i : i + b], charset, width),
+            device, lambda x: beam(x, charset, width),
         ),
     ]
     if found["fast-ctc-decode"]:
@@ -199,16 +218,18 @@ def _contenders(
         contenders += [
             _Contender(
                 "fast-ctc-decode viterbi",
-                lambda b: [fast_ctc_decode.viterbi_search(p, alphabet)[0] for p in probs[:b]],
+                lambda i, b: [fast_ctc_decode.viterbi_search(p, alphabet)[0]
+                              for p in probs[i : i + b]],
                 "cpu",
             ),
             _Contender(
                 f"fast-ctc-decode beam (w={width})",
-                lambda b: [
-                    fast_ctc_decode.beam_search(p, alphabet, width, 1e-3)[0] for p in probs[:b]
+                lambda i, b: [
+                    fast_ctc_decode.beam_search(p, alphabet, width, 1e-3)[0]
+                    for p in probs[i : i + b]
                 ],
                 "cpu",
-                slow_rows,
+                slow=True,
             ),
         ]
     if found["pyctcdecode"]:
@@ -217,9 +238,9 @@ def _contenders(
         contenders.append(
             _Contender(
                 f"pyctcdecode beam (w={width})",
-                lambda b: [decoder.decode(r, beam_width=width) for r in rows[:b]],
+                lambda i, b: [decoder.decode(r, beam_width=width) for r in rows[i : i + b]],
                 "cpu",
-                slow_rows,
+                slow=True,
             )
         )
     return contenders
@@ -238,15 +259,17 @@ def _pyctcdecode_decoder(charset: str):
         logger.setLevel(level)
 
 
-def _median_seconds(call: Callable[[], object], min_seconds: float) -> float:
-    call()  # warm-up
-    times: list[float] = []
+def _seconds_per_call(call: Callable[[int], object], count: int, min_seconds: float) -> float:
+    """Median over cycles of the mean time of ``call(0) .. call(count - 1)``."""
+    call(0)  # warm-up
+    cycles: list[float] = []
     start = time.perf_counter()
-    while len(times) < 3 or time.perf_counter() - start < min_seconds:
+    while len(cycles) < 3 or time.perf_counter() - start < min_seconds:
         begin = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - begin)
-    return statistics.median(times)
+        for i in range(count):
+            call(i)
+        cycles.append((time.perf_counter() - begin) / count)
+    return statistics.median(cycles)
 
 
 def _agreement(texts: list[str], truth: list[str], b: int) -> float:
@@ -255,15 +278,16 @@ def _agreement(texts: list[str], truth: list[str], b: int) -> float:
 
 
 def model_outputs(checkpoint: str | Path | None, rows: int, seed: int, cache: Path,
-                  minutes: float, test_images: int = 2048
+                  images: int, test_images: int = 2048
                   ) -> tuple[torch.Tensor, str, list[bytes], Path, str]:
     """A CRNN's ``(T, rows, C)`` log-probabilities on freshly rendered test captchas.
 
-    Without ``checkpoint``, trains crnn-small for ``minutes`` on rendered captchas (4-6
-    symbols of alnum, as the suites use) once, and keeps it in ``cache``. Returns the
-    log-probabilities (the test images' outputs repeated to fill ``rows``), the charset, the
-    test images' PNG bytes, the checkpoint used and the model's title (name-size). The
-    forward pass runs in chunks.
+    Without ``checkpoint``, trains crnn-small on ``images`` rendered captchas (4-6 symbols of
+    alnum, as the suites use) once. The rendered data and the model are kept in ``cache``
+    under the hash of the code that made them: another version of the code makes its own.
+    Returns the log-probabilities (the test images' outputs repeated to fill ``rows``), the
+    charset, the test images' PNG bytes, the checkpoint used and the model's title
+    (name-size). The forward pass runs in chunks.
     """
     from captchagen import CaptchaSpec, DatasetJob, parse_charset, write_dataset
     from crnn.data.images import decode_images
@@ -271,18 +295,19 @@ def model_outputs(checkpoint: str | Path | None, rows: int, seed: int, cache: Pa
     from crnn.inference import Reader
     from crnn.train import TrainConfig, train
 
+    cache = cache / code_hash()  # data and model of this version of the code
     spec = CaptchaSpec(charset=parse_charset("alnum"), min_len=4, max_len=6)
     test = cache / f"test-{seed}-{test_images}"
     if not test.exists():
         write_dataset(DatasetJob(spec=spec, n=test_images, seed=seed + 1), test)
     if checkpoint is None:
-        run = cache / f"crnn-small-{minutes:g}min-seed{seed}"
+        run = cache / f"crnn-small-{images}images-seed{seed}"
         if not (run / "summary.json").is_file():
             data = cache / f"train-{seed}"
             if not data.exists():
                 write_dataset(DatasetJob(spec=spec, n=40_000, seed=seed), data)
             train(TrainConfig(data=str(data), out=str(run), model="crnn", size="small",
-                              minutes=minutes, seed=seed, progress=False, overwrite=True))
+                              images=images, seed=seed, progress=False, overwrite=True))
         checkpoint = run / "best.ckpt"
     reader = Reader.from_checkpoint(checkpoint, "cpu", backend="torch")
     samples = load_samples(test)
@@ -322,8 +347,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None,
                         help="a crnn-small checkpoint for the model-output rows (default: "
-                        "train one for --model-minutes, cached in --cache)")
-    parser.add_argument("--model-minutes", type=float, default=10.0)
+                        "train one on --model-images, cached in --cache)")
+    parser.add_argument("--model-images", type=int, default=60_000,
+                        help="training images seen by the default crnn-small (~6 minutes "
+                        "on 2 CPU cores)")
     parser.add_argument("--test-images", type=int, default=2048,
                         help="rendered captchas whose outputs are decoded")
     parser.add_argument("--cache", type=Path, default=_default_cache())
@@ -342,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     e2e = None
     if not args.no_model:
         model_lp, model_charset, blobs, ckpt, title = model_outputs(
-            args.checkpoint, max(args.rows, big), args.seed, args.cache, args.model_minutes,
+            args.checkpoint, max(args.rows, big), args.seed, args.cache, args.model_images,
             args.test_images)
         sources.append((f"{title} outputs", model_lp.to(args.device), model_charset))
         e2e = end_to_end(ckpt, blobs)

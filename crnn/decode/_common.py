@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import torch
@@ -145,11 +145,45 @@ def best_classes(lp: Tensor) -> tuple[Tensor, Tensor]:
     return lp.max(-1)  # max also returns the values, and beats argmax
 
 
-def host_array(lp: Tensor) -> np.ndarray | None:
-    """A numpy view of ``lp`` when it is a float32/float64 tensor on the CPU, else None."""
-    if lp.device.type != "cpu" or lp.dtype not in (torch.float32, torch.float64):
+def plain_host_array(log_probs: Tensor | np.ndarray, charset: str) -> np.ndarray | None:
+    """``log_probs`` as a contiguous numpy array when the compiled decoders can take it as is
+    (a float32/float64 (T, N, C) CPU tensor or array matching ``charset``), else None.
+
+    The cheapest check there is, for batch 1: ``Tensor.numpy`` itself refuses CUDA tensors,
+    tensors that require grad and dtypes numpy lacks. Anything refused here goes through
+    :func:`prepare`, which explains what is wrong.
+    """
+    try:
+        host = log_probs if isinstance(log_probs, np.ndarray) else log_probs.numpy()
+    except (AttributeError, RuntimeError, TypeError):
         return None
-    return lp.numpy()
+    if (host.ndim != 3 or host.dtype.char not in "fd" or host.shape[2] != len(charset) + 1
+            or "\0" in charset):
+        return None
+    return np.ascontiguousarray(host)
+
+
+def kernel_texts(charset: str, n: int, t: int, kernel: str, *args: object) -> list[str]:
+    """The N texts that the compiled ``kernel(*args, out)`` writes into ``out`` (N, T + 1):
+    per row the classes of its text, then zeros, then :data:`SEPARATOR_ID`.
+
+    With a byte table the classes come back as bytes, a row per line: one ``translate`` maps
+    them to characters (dropping the zeros) and one ``split`` cuts the rows apart.
+    """
+    table = byte_table(charset)
+    out = np.empty((n, t + 1), dtype=np.int32 if table is None else np.uint8)
+    getattr(compiled(), kernel)(*args, out)
+    if table is None:
+        return wide_texts(out[:, :t], charset)
+    return out.tobytes().translate(table[0], b"\0").decode("latin-1").split(table[1])[:-1]
+
+
+@cache
+def compiled():
+    """:mod:`crnn.decode._compiled`, imported on first use: numba takes ~0.5 s to import."""
+    from crnn.decode import _compiled
+
+    return _compiled
 
 
 def collapse(path: Tensor) -> Tensor:
@@ -173,7 +207,7 @@ def labels_to_texts(labels: Tensor, charset: str, *, merge_repeats: bool) -> lis
     t, r = labels.shape
     if t == 0 or r == 0:
         return [""] * r
-    dtype = torch.uint8 if _byte_table(charset) is not None else torch.int32
+    dtype = torch.uint8 if byte_table(charset) is not None else torch.int32
     return rows_to_texts(labels.t().to(dtype).cpu().numpy(), charset, merge_repeats)
 
 
@@ -186,38 +220,38 @@ def rows_to_texts(rows: np.ndarray, charset: str, merge_repeats: bool) -> list[s
     r, t = rows.shape
     if t == 0 or r == 0:
         return [""] * r
-    table = _byte_table(charset)
+    table = byte_table(charset)
     if table is None:
         rows = np.array(rows, dtype=np.int32)  # a copy: the merge below writes into it
         if merge_repeats:
             rows[:, 1:] *= rows[:, 1:] != rows[:, :-1]
-        return _wide_texts(rows, charset)
+        return wide_texts(rows, charset)
     buffer = np.empty((r, t + 1), dtype=np.uint8)
     body = buffer[:, :t]
     body[...] = rows
     if merge_repeats:
         body[:, 1:] *= body[:, 1:] != body[:, :-1]
-    buffer[:, t] = _SEPARATOR_ID
+    buffer[:, t] = SEPARATOR_ID
     text = buffer.tobytes().translate(table[0], b"\0").decode("latin-1")
     return text.split(table[1])[:-1]
 
 
-_SEPARATOR_ID = 255
+SEPARATOR_ID = 255
 
 
 @lru_cache(maxsize=32)
-def _byte_table(charset: str) -> tuple[bytes, str] | None:
+def byte_table(charset: str) -> tuple[bytes, str] | None:
     """The translate table (class id -> Latin-1 byte) and row separator, or None."""
-    if len(charset) >= _SEPARATOR_ID or any(ord(ch) > 255 for ch in charset):
+    if len(charset) >= SEPARATOR_ID or any(ord(ch) > 255 for ch in charset):
         return None
     separator = next(chr(i) for i in range(1, 256) if chr(i) not in charset)
     table = bytearray(256)
     table[1 : len(charset) + 1] = charset.encode("latin-1")
-    table[_SEPARATOR_ID] = ord(separator)
+    table[SEPARATOR_ID] = ord(separator)
     return bytes(table), separator
 
 
-def _wide_texts(rows: np.ndarray, charset: str) -> list[str]:
+def wide_texts(rows: np.ndarray, charset: str) -> list[str]:
     """(R, T) class ids, 0 = none -> R strings, for any charset.
 
     The kept classes are packed to the front of each row as code points, and numpy reads

@@ -1,4 +1,4 @@
-"""Greedy (best path) CTC decoding of a batch: tensor operations, or numpy for small ones."""
+"""Greedy (best path) CTC decoding of a batch: compiled on the CPU, tensor operations else."""
 
 from __future__ import annotations
 
@@ -11,19 +11,12 @@ from crnn.decode._common import (
     Problem,
     best_classes,
     collapse,
-    host_array,
+    kernel_texts,
     labels_to_texts,
+    plain_host_array,
     prepare,
-    rows_to_texts,
 )
 from crnn.decode._constrained import best_constrained_path
-
-# Up to this many rows, greedy() decodes with numpy on the host: a numpy call on a small
-# array costs ~1 µs, a torch operator's dispatch several, and at batch 1 that overhead is all
-# there is. Beyond it torch's two-thread argmin (best_classes) wins. Both paths side by side
-# (2 cores, T = 32, C = 37, min of repeats): 1 row 11 vs 31 µs, 32 rows 55 vs 109 µs, 64 rows
-# 110 vs 90 µs; the crossover sits near 64 rows.
-NUMPY_MAX_ROWS = 64
 
 
 def greedy(
@@ -35,13 +28,21 @@ def greedy(
     length_range: int | tuple[int, int] | None = None,
 ) -> list[str]:
     """Best-path decoding: ``(T, N, C) -> list[str]`` of N texts. See :func:`greedy_decode`."""
-    problem = prepare(log_probs, charset, lengths, allowed, length_range)
-    if problem.lengths is None and problem.length_range is None:
-        host = host_array(problem.log_probs)
-        if host is not None and host.shape[1] <= NUMPY_MAX_ROWS:
-            # argmax returns the first of tied classes, like best_classes and the loop.
-            return rows_to_texts(host.argmax(-1).T, problem.charset, merge_repeats=True)
-    return _decode(problem, details=False).texts
+    if lengths is None and allowed is None and length_range is None:
+        host = plain_host_array(log_probs, charset)
+        if host is not None:
+            return host_greedy(host, charset)
+    return _decode(prepare(log_probs, charset, lengths, allowed, length_range), False).texts
+
+
+def host_greedy(host: np.ndarray, charset: str) -> list[str]:
+    """(T, N, C) float numpy -> N texts, by the compiled best path: one call per batch.
+
+    At batch 1 the tensor path's dozen operator dispatches cost several times the 32 x 37
+    comparisons; compiled, the call costs about what its arithmetic does at every size.
+    """
+    t, n, _ = host.shape
+    return kernel_texts(charset, n, t, "greedy_rows", host)
 
 
 def greedy_decode(

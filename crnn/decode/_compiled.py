@@ -1,0 +1,390 @@
+"""Compiled (numba) row-by-row decoders for the CPU.
+
+At small batches a decoder built from tensor or numpy operations pays a fixed dispatch cost
+per operation (~1 µs for numpy, several for torch) that dwarfs the arithmetic: greedy at
+batch 1 is 32 x 37 comparisons, and the batched beam search runs ~35 torch operations per
+frame whatever the batch. These kernels do the same work in one compiled call per batch,
+row by row, so their cost is the arithmetic itself. They are imported lazily (numba costs
+~0.5 s to import) and cached on disk after the first compilation.
+
+Each kernel mirrors a reference in this package, and the tests hold them to it:
+:func:`greedy_rows` the best path of :mod:`crnn.decode._greedy`, :func:`bound_row` the
+best-path share test of :func:`crnn.decode._beam._decided_rows` (with a bound in place of
+``ctc_loss``), and :func:`search_row`
+the prefix beam search of :func:`crnn.decode._beam._search` (with texts merged by content,
+where the tensor search links prefixes by their slot).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from crnn.decode._common import SEPARATOR_ID
+
+_LOG_HALF = math.log(0.5)
+_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)  # a text's hash: h * M + class, wrapping
+_EXP_MINUS_12 = math.exp(-12.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def greedy_rows(lp, out):
+    """(T, N, C) -> ``out`` (N, T + 1): per row, the classes the best path emits (merged
+    repeats, no blanks), then zeros, then the separator id in the last column."""
+    t_max, n, c = lp.shape
+    for r in range(n):
+        previous = 0
+        j = 0
+        for t in range(t_max):
+            best = lp[t, r, 0]
+            cls = 0
+            for q in range(1, c):
+                if lp[t, r, q] > best:  # strict: the first of tied classes, like argmax
+                    best = lp[t, r, q]
+                    cls = q
+            if cls != 0 and cls != previous:
+                out[r, j] = cls
+                j += 1
+            previous = cls
+        for i in range(j, t_max):
+            out[r, i] = 0
+        out[r, t_max] = SEPARATOR_ID
+
+
+@numba.njit(cache=True, nogil=True)
+def _logaddexp(a, b):
+    if a < b:
+        a, b = b, a
+    if b == -np.inf:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
+@numba.njit(cache=True, nogil=True)
+def bound_row(lp, r, frames, path):
+    """A lower bound on the probability of row ``r``'s best-path text (first ``frames``).
+
+    Fills ``path`` with the best path and returns (share, bound): the log of the bounded
+    set's share of the row's probability, and the set's log-probability. A share above
+    log(1/2) decides the row: its best path's text is then more probable than all other
+    texts together, which is what an exact search returns.
+
+    The set: alignments of the text whose probabilities factor over frames. Each blank
+    frame of the best path that borders a symbol run may also take that run's symbol (the
+    run grows by a frame; the text stays the same), except where that would merge two runs
+    of one symbol: a one-frame gap between equal symbols stays blank, a two-frame gap lets
+    only its first frame change. Those choices are independent, so the set's probability is
+    a product over frames of the probabilities of each frame's allowed classes. On a trained
+    model's confident outputs this decides most rows for one pass over their frames; the
+    caller's small margin keeps rounding from deciding a row at the border.
+    """
+    c = lp.shape[2]
+    for t in range(frames):
+        best = lp[t, r, 0]
+        cls = 0
+        for q in range(1, c):
+            if lp[t, r, q] > best:
+                best = lp[t, r, q]
+                cls = q
+        path[t] = cls
+    # Products, and one log at the end: each frame's factor lies in [1/C, 1], so 32 or even
+    # a few hundred frames stay far from underflow.
+    share = 1.0
+    kept_all = 1.0
+    best_sum = 0.0
+    for t in range(frames):
+        cls = path[t]
+        best = lp[t, r, cls]
+        # exp() is most of the cost: a class more than 12 nats below the best adds at most
+        # e^-12, counted as that much, so the mass stays an upper bound (the share a lower).
+        mass = 0.0
+        far = 0
+        for q in range(c):
+            gap = lp[t, r, q] - best
+            if gap < -12.0:
+                far += 1
+            else:
+                mass += math.exp(gap)
+        mass += far * _EXP_MINUS_12
+        kept = 1.0
+        if cls == 0:
+            left = path[t - 1] if t >= 1 else 0
+            right = path[t + 1] if t + 1 < frames else 0
+            before_left = path[t - 2] if t >= 2 else 0
+            if left != 0 and right != left:
+                kept += math.exp(lp[t, r, left] - best)
+            if right != 0 and right != left and (left != 0 or before_left != right):
+                kept += math.exp(lp[t, r, right] - best)
+        share *= kept / mass
+        kept_all *= kept
+        best_sum += best
+    return math.log(share), best_sum + math.log(kept_all)
+
+
+@numba.njit(cache=True, nogil=True)
+def beam_rows(lp, lengths, width, log_cutoff, top_k, lo, hi, k, use_bound, ids, scores):
+    """Prefix beam search of every row of ``lp`` (T, N, C) -> ``ids`` (N, k, T), ``scores``
+    (N, k).
+
+    ``ids`` receives each of the k best texts' classes (zero-padded), ``scores`` their
+    log-probabilities (-inf where fewer than k texts survive). ``use_bound``: a row whose
+    factored bound decides it (see :func:`bound_row`) takes its best path's text without a
+    search, scored by the bound.
+    """
+    t_max, n, _ = lp.shape
+    path = np.zeros(t_max, dtype=np.int64)
+    for r in range(n):
+        _beam_row(lp, r, lengths[r], width, log_cutoff, top_k, lo, hi, k, use_bound, path,
+                  ids[r], scores[r])
+
+
+@numba.njit(cache=True, nogil=True)
+def beam_texts(lp, width, log_cutoff, top_k, out):
+    """The best text of every row of ``lp`` (T, N, C), rows decided by the bound unsearched,
+    into ``out`` (N, T + 1) as :func:`greedy_rows` writes it: texts only, one call."""
+    t_max, n, _ = lp.shape
+    path = np.zeros(t_max, dtype=np.int64)
+    ids = np.zeros((1, t_max), dtype=np.int64)
+    scores = np.empty(1)
+    for r in range(n):
+        ids[:] = 0
+        scores[:] = -np.inf
+        _beam_row(lp, r, t_max, width, log_cutoff, top_k, 0, t_max, 1, True, path, ids, scores)
+        for t in range(t_max):
+            out[r, t] = ids[0, t]
+        out[r, t_max] = SEPARATOR_ID
+
+
+@numba.njit(cache=True, nogil=True)
+def _beam_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, use_bound, path, ids,
+              scores):
+    """One row of :func:`beam_rows`: decided by the bound, or searched."""
+    if use_bound:
+        share, bound = bound_row(lp, r, frames, path)
+        if share > _LOG_HALF + 1e-4:
+            j = 0
+            previous = 0
+            for t in range(frames):
+                if path[t] != 0 and path[t] != previous:
+                    ids[0, j] = path[t]
+                    j += 1
+                previous = path[t]
+            scores[0] = bound
+            return
+    search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores)
+
+
+@numba.njit(cache=True, nogil=True)
+def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
+    """Prefix beam search of one row (see :func:`beam_rows`); fills ``ids`` (k, T) and
+    ``scores`` (k,).
+
+    Prefixes are nodes of a tree (parent, last class, length, hash of the text). Each frame
+    builds the candidates (every beam staying on its text, and extended by each candidate
+    symbol), merges candidates of one text through a small hash table keyed by the text's
+    hash and length, and keeps the ``width`` most probable.
+    """
+    c = lp.shape[2]
+    w = width
+    kk = min(top_k, c - 1)
+    nodes = 1 + frames * w
+    parent = np.empty(nodes, dtype=np.int64)
+    last = np.empty(nodes, dtype=np.int64)
+    length = np.empty(nodes, dtype=np.int64)
+    key = np.empty(nodes, dtype=np.uint64)
+    parent[0], last[0], length[0], key[0] = -1, 0, 0, np.uint64(0)
+    used = 1
+    beam = np.empty(w, dtype=np.int64)
+    p_blank = np.empty(w)
+    p_symbol = np.empty(w)
+    beam[0], p_blank[0], p_symbol[0] = 0, 0.0, -np.inf
+    live = 1
+    # Candidates of a frame: a node (or -1 for a new text: its parent and class), the text's
+    # hash and length, and the two scores.
+    m_max = w * (kk + 1)
+    cand_node = np.empty(m_max, dtype=np.int64)
+    cand_parent = np.empty(m_max, dtype=np.int64)
+    cand_last = np.empty(m_max, dtype=np.int64)
+    cand_len = np.empty(m_max, dtype=np.int64)
+    cand_key = np.empty(m_max, dtype=np.uint64)
+    cand_blank = np.empty(m_max)
+    cand_symbol = np.empty(m_max)
+    cand_total = np.empty(m_max)
+    size = 1
+    while size < 2 * m_max:
+        size *= 2
+    table = np.zeros(size, dtype=np.int64)  # candidate index + 1, 0 = empty
+    stamp = np.zeros(size, dtype=np.int64)  # the frame that filled the slot
+    sym = np.empty(max(kk, 1), dtype=np.int64)
+    extra = np.empty(w)
+    sym_score = np.empty(max(kk, 1))
+
+    for t in range(frames):
+        # The symbols that may start a character here: the top_k most probable, >= cutoff.
+        ns = 0
+        for q in range(1, c):
+            v = lp[t, r, q]
+            if v < log_cutoff or v == -np.inf:
+                continue
+            if ns < kk:
+                i = ns
+                ns += 1
+            elif v > sym_score[ns - 1]:
+                i = ns - 1
+            else:
+                continue
+            while i > 0 and sym_score[i - 1] < v:  # insertion, best first; ties: lower class
+                sym_score[i] = sym_score[i - 1]
+                sym[i] = sym[i - 1]
+                i -= 1
+            sym_score[i] = v
+            sym[i] = q
+        left = frames - 1 - t
+        blank_lp = lp[t, r, 0]
+        _parent_paths(lp, r, t, beam, p_blank, p_symbol, live, parent, last, length, sym, ns,
+                      extra)
+        if ns == 0 and lo == 0:
+            # No symbol can start here: every beam stays on its text, no two texts merge and
+            # none is dropped, so the beam is updated in place (most frames of a trained
+            # model's outputs are such confident blanks).
+            for b in range(live):
+                total = _logaddexp(p_blank[b], p_symbol[b])
+                node = beam[b]
+                if length[node] > 0:
+                    p_symbol[b] = _logaddexp(p_symbol[b] + lp[t, r, last[node]], extra[b])
+                p_blank[b] = total + blank_lp
+            continue
+        m = 0
+        for b in range(live):
+            node = beam[b]
+            total = _logaddexp(p_blank[b], p_symbol[b])
+            n_len = length[node]
+            # Staying on the text (a blank, or the last symbol again).
+            if n_len + left >= lo:
+                stay_symbol = -np.inf
+                if n_len > 0:
+                    stay_symbol = _logaddexp(p_symbol[b] + lp[t, r, last[node]], extra[b])
+                slot = _find(table, stamp, t + 1, cand_key, cand_len, key[node], n_len)
+                if slot < 0:
+                    i = m
+                    m += 1
+                    _put(table, stamp, t + 1, key[node], n_len, i)
+                    cand_node[i], cand_parent[i], cand_last[i] = node, parent[node], last[node]
+                    cand_len[i], cand_key[i] = n_len, key[node]
+                    cand_blank[i], cand_symbol[i] = -np.inf, -np.inf
+                else:
+                    i = slot
+                    cand_node[i] = node  # the text is in the beam: keep its node
+                cand_blank[i] = _logaddexp(cand_blank[i], total + blank_lp)
+                cand_symbol[i] = _logaddexp(cand_symbol[i], stay_symbol)
+            if n_len >= hi or n_len + 1 + left < lo:
+                continue
+            for s in range(ns):
+                q = sym[s]
+                # The last symbol again starts a new character only after a blank.
+                score = (p_blank[b] if q == last[node] and n_len > 0 else total) + sym_score[s]
+                h = key[node] * _HASH_MUL + np.uint64(q)
+                slot = _find(table, stamp, t + 1, cand_key, cand_len, h, n_len + 1)
+                if slot < 0:
+                    i = m
+                    m += 1
+                    _put(table, stamp, t + 1, h, n_len + 1, i)
+                    cand_node[i], cand_parent[i], cand_last[i] = -1, node, q
+                    cand_len[i], cand_key[i] = n_len + 1, h
+                    cand_blank[i], cand_symbol[i] = -np.inf, -np.inf
+                else:
+                    i = slot
+                cand_symbol[i] = _logaddexp(cand_symbol[i], score)
+        # Keep the ``width`` best candidates: a selection over a few dozen, no allocation.
+        for i in range(m):
+            cand_total[i] = _logaddexp(cand_blank[i], cand_symbol[i])
+        live = 0
+        for _ in range(min(m, w)):
+            i = 0
+            for j in range(1, m):
+                if cand_total[j] > cand_total[i]:
+                    i = j
+            if cand_total[i] == -np.inf:
+                break
+            cand_total[i] = -np.inf  # taken
+            node = cand_node[i]
+            if node < 0:  # a new text: a new node of the tree
+                node = used
+                used += 1
+                parent[node], last[node] = cand_parent[i], cand_last[i]
+                length[node], key[node] = cand_len[i], cand_key[i]
+            beam[live], p_blank[live], p_symbol[live] = node, cand_blank[i], cand_symbol[i]
+            live += 1
+        if live == 0:
+            break
+
+    # The k best texts of at least ``lo`` symbols.
+    finals = np.empty(live)
+    for b in range(live):
+        finals[b] = _logaddexp(p_blank[b], p_symbol[b])
+        if length[beam[b]] < lo:
+            finals[b] = -np.inf
+    order = np.argsort(-finals, kind="mergesort")
+    for j in range(min(k, live)):
+        b = order[j]
+        if finals[b] == -np.inf:
+            break
+        scores[j] = finals[b]
+        node = beam[b]
+        while node > 0:
+            ids[j, length[node] - 1] = last[node]
+            node = parent[node]
+
+
+@numba.njit(cache=True, nogil=True)
+def _parent_paths(lp, r, t, beam, p_blank, p_symbol, live, parent, last, length, sym, ns,
+                  extra):
+    """Per beam, the paths that reach its text from its parent's in this frame by its last
+    symbol when that symbol is no candidate here (candidates reach it through the table),
+    the parent being in the beam: -inf where none. As the tensor search does, so that
+    pruning candidates never drops a kept text's own paths."""
+    for b in range(live):
+        extra[b] = -np.inf
+        node = beam[b]
+        if length[node] == 0:
+            continue
+        q = last[node]
+        candidate = False
+        for s in range(ns):
+            candidate |= sym[s] == q
+        if candidate:
+            continue
+        for p in range(live):
+            if beam[p] == parent[node]:
+                # After the same symbol, only the parent's paths that end in a blank.
+                source = p_blank[p] if last[parent[node]] == q else _logaddexp(p_blank[p],
+                                                                             p_symbol[p])
+                extra[b] = source + lp[t, r, q]
+                break
+
+
+@numba.njit(cache=True, nogil=True)
+def _find(table, stamp, frame, cand_key, cand_len, h, n):
+    """The candidate index of the text (hash ``h``, length ``n``) this frame, or -1."""
+    mask = table.shape[0] - 1
+    slot = (h ^ (h >> np.uint64(29)) ^ np.uint64(n)) & np.uint64(mask)
+    s = np.int64(slot)
+    while stamp[s] == frame:
+        i = table[s] - 1
+        if cand_key[i] == h and cand_len[i] == n:
+            return i
+        s = (s + 1) & mask
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _put(table, stamp, frame, h, n, index):
+    mask = table.shape[0] - 1
+    slot = (h ^ (h >> np.uint64(29)) ^ np.uint64(n)) & np.uint64(mask)
+    s = np.int64(slot)
+    while stamp[s] == frame:
+        s = (s + 1) & mask
+    stamp[s] = frame
+    table[s] = index + 1
