@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from crnn.models import CTC, Fixed, ModelConfig, create_model, head_of, model_names
-from crnn.models.config import MODEL_NAMES
+from crnn.models.config import MODEL_NAMES, SIZES
+from crnn.models.trunk import VGGTrunk
 from crnn.train import TrainConfig, train
 from plumbing.errors import UsageError
 
@@ -103,3 +105,26 @@ def test_each_model_overfits_64_samples(tmp_path, tiny_dataset, name):
         allow_overlap=True))  # validating on the training images is the point here
     assert summary["best_val_sequence_accuracy"] == 1.0
     assert (tmp_path / name / "best.ckpt").is_file()
+
+
+def test_trunk_pools_before_the_relu_with_the_same_function():
+    """Max-pool then ReLU is the paper's ReLU then max-pool: same outputs, same gradients."""
+    torch.manual_seed(0)
+    trunk = VGGTrunk(SIZES["small"]["channels"], 32).train()
+    x = torch.randn(4, 1, 32, 128, requires_grad=True)
+
+    def relu_then_pool(x: torch.Tensor) -> torch.Tensor:
+        layers, i = list(trunk.features), 0
+        while i < len(layers):
+            if isinstance(layers[i][-1], nn.MaxPool2d):  # (conv, bn, pool), then the ReLU
+                conv, bn, pool = layers[i]
+                x, i = pool(torch.relu(bn(conv(x)))), i + 2
+            else:
+                x, i = layers[i](x), i + 1
+        return x
+
+    ours = trunk(x)
+    (grad,) = torch.autograd.grad(ours.square().sum(), x)
+    paper = relu_then_pool(x)
+    (paper_grad,) = torch.autograd.grad(paper.square().sum(), x)
+    assert torch.equal(ours, paper) and torch.equal(grad, paper_grad)

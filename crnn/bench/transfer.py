@@ -23,7 +23,7 @@ from PIL import Image
 from captchagen import CaptchaSpec, DatasetJob
 from captchagen.fonts import select_fonts
 from captchagen.style import STYLE_FONTS, STYLE_PRESETS
-from crnn.bench.figures import _pyplot, _save
+from crnn.bench.figures import _legend_outside, _pyplot, _save
 from crnn.bench.report import Table
 from crnn.bench.stats import wilson
 from crnn.bench.suite import ModelPlan, TransferPlan, config_hash
@@ -193,7 +193,7 @@ def finetune(b: Bench, plan: TransferPlan, train_dir: Path, test_dir: Path, k: i
 def plot_transfer(rows: list[dict], path: Path) -> str:
     """Accuracy against K, one curve per arm, with the Wilson intervals as error bars."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = plt.subplots(figsize=(8.5, 3.8))
     for arm in dict.fromkeys(r["arm"] for r in rows):
         pts = [r for r in rows if r["arm"] == arm]
         ks = [r["k"] for r in pts]
@@ -209,5 +209,5 @@ def plot_transfer(rows: list[dict], path: Path) -> str:
     ax.set_ylabel("sequence accuracy on the rest")
     ax.set_ylim(0, 1.05)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    _legend_outside(ax, "start")
     return _save(fig, path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -51,8 +52,7 @@ def beam(
         if host is not None and host.shape[0] and len(charset):
             host = host.astype(np.float32, copy=False)
             t, n, c = host.shape
-            log_cutoff = math.log(cutoff) if cutoff > 0 else -math.inf
-            return kernel_texts(charset, n, t, "beam_texts", host, width, log_cutoff,
+            return kernel_texts(charset, n, t, "beam_texts", host, width, _log_cutoff(cutoff),
                                 top_k or c - 1)
     return beam_decode(
         log_probs,
@@ -106,8 +106,8 @@ def beam_decode(
     span, k = problem.length_range, min(nbest, width)
     on_host = _on_host(lp)
     if on_host and _texts_only and k == 1 and span is None:
-        texts, top = _host_search(lp, problem.lengths, None, problem.charset, width, cutoff,
-                                  top_k, 1, True)
+        texts, top = _host_search(lp, problem.lengths, None, problem.charset,
+                                  Pruning(width, cutoff, top_k, 1), bound=True)
         return Decoded(texts, top[:, 0])
 
     texts = np.empty(n * k, dtype=object)
@@ -130,7 +130,7 @@ def beam_decode(
         sub_lengths = None if problem.lengths is None else problem.lengths[searched]
         search = _host_search if on_host else _search_texts
         found, top[searched] = search(
-            sub, sub_lengths, span, problem.charset, width, cutoff, top_k, k
+            sub, sub_lengths, span, problem.charset, Pruning(width, cutoff, top_k, k)
         )
         slots = (searched[:, None] * k + torch.arange(k, device=lp.device)).view(-1)
         texts[slots.cpu().numpy()] = found
@@ -171,20 +171,23 @@ def _decided_rows(lp: Tensor, span: tuple[int, int] | None) -> tuple[Tensor, Ten
     return decided.nonzero()[:, 0], path, text
 
 
-def _search_texts(
-    lp: Tensor,
-    lengths: Tensor | None,
-    span: tuple[int, int] | None,
-    charset: str,
-    width: int,
-    cutoff: float,
-    top_k: int | None,
-    k: int,
-) -> tuple[list[str], Tensor]:
+@dataclass(frozen=True)
+class Pruning:
+    """How a search prunes: beam width, symbol cutoff and top-k, texts kept per row (k)."""
+
+    width: int
+    cutoff: float
+    top_k: int | None
+    k: int
+
+
+def _search_texts(lp: Tensor, lengths: Tensor | None, span: tuple[int, int] | None,
+                  charset: str, p: Pruning) -> tuple[list[str], Tensor]:
     """Beam-search (T, R, C) -> the k best texts of each row, row-major, and (R, k) scores."""
     t_max, r, _ = lp.shape
+    k = p.k
     with _flush_denormals(lp.device):
-        src, emitted, score, length = _search(lp, width, lengths, span, cutoff, top_k)
+        src, emitted, score, length = _search(lp, p.width, lengths, span, p.cutoff, p.top_k)
     if span is not None:
         score = score.masked_fill(length < span[0], float("-inf"))
     top, pick = score.t().topk(k, dim=1)  # (R, k), best first
@@ -219,17 +222,9 @@ def _on_host(lp: Tensor) -> bool:
     return lp.device.type == "cpu"
 
 
-def _host_search(
-    lp: Tensor | np.ndarray,
-    lengths: Tensor | None,
-    span: tuple[int, int] | None,
-    charset: str,
-    width: int,
-    cutoff: float,
-    top_k: int | None,
-    k: int,
-    bound: bool = False,
-) -> tuple[list[str], Tensor]:
+def _host_search(lp: Tensor | np.ndarray, lengths: Tensor | None,
+                 span: tuple[int, int] | None, charset: str, p: Pruning,
+                 bound: bool = False) -> tuple[list[str], Tensor]:
     """:func:`_search_texts` by the compiled search, row by row on the CPU.
 
     Per row its cost is the arithmetic of the beams it keeps, where the tensor search pays
@@ -242,16 +237,20 @@ def _host_search(
     frames = (np.full(r, t_max, dtype=np.int64) if lengths is None
               else lengths.cpu().numpy().astype(np.int64))
     lo, hi = span if span is not None else (0, t_max)
+    k = p.k
     ids = np.zeros((r, k, t_max), dtype=np.int32)
     scores = np.full((r, k), -np.inf)
-    log_cutoff = math.log(cutoff) if cutoff > 0 else -math.inf
-    compiled().beam_rows(host, frames, width, log_cutoff, top_k or c - 1, lo, hi, k, bound,
-                         ids, scores)
+    compiled().beam_rows(host, frames, p.width, _log_cutoff(p.cutoff), p.top_k or c - 1, lo, hi,
+                         k, bound, ids, scores)
     texts = rows_to_texts(ids.reshape(r * k, t_max), charset, merge_repeats=False)
     top = torch.from_numpy(scores.astype(np.float32))
     if span is not None:
         _fill_lost(torch.as_tensor(host), lengths, span, charset, k, texts, top)
     return texts, top
+
+
+def _log_cutoff(cutoff: float) -> float:
+    return math.log(cutoff) if cutoff > 0 else -math.inf
 
 
 def _check_settings(width: int, nbest: int, cutoff: float, top_k: int | None) -> None:
