@@ -24,24 +24,38 @@ def test_readme_headline_is_rendered_from_the_kept_reports():
     assert "%" in block or "images/s" in block  # it quotes measured figures
 
 
-def test_headline_reports_both_runs_and_the_margin(tmp_path):
+def test_headline_quotes_each_suite_its_seeds_and_the_transfer_curve(tmp_path):
     import json
 
-    def report(crnn: float, cnn: float, seed: int) -> dict:
+    def report(crnn: float, cnn: float, images: int, seeds: int) -> dict:
         rows = [{"model": m, "test_set": "in-distribution (4-6)", "n": 2000,
-                 "sequence_accuracy": acc} for m, acc in (("crnn-small", crnn),
-                                                          ("cnn-fixed-small", cnn))]
+                 "sequence_accuracy": acc, "ci": [acc - 0.01, acc + 0.005], "seeds": seeds,
+                 "seed_mean": acc, "seed_std": 0.002 if seeds > 1 else None}
+                for m, acc in (("crnn-small", crnn), ("cnn-fixed-small", cnn))]
         empty = {"rows": []}
-        meta = {"environment": {"cpu_cores": 3}, "suite_config": {"seed": seed}}
+        meta = {"environment": {"cpu_cores": 3}, "wall_seconds": 60,
+                "suite_config": {"seed": 0, "models": [1, 2], "train": {"images": images}}}
         return {"meta": meta, "tables": {"accuracy": {"rows": rows}, "throughput": empty,
                                          "head_to_head": empty}}
 
-    for name, r in (("standard", report(0.99, 0.97, 0)),
-                    ("standard-seed1", report(0.985, 0.975, 7))):
+    transfer = {"tables": {
+        "transfer": {"rows": [
+            {"k": 0, "arm": "pretrained + fine-tuned", "accuracy": 0.25, "ci_low": 0.2,
+             "ci_high": 0.3},
+            {"k": 100, "arm": "pretrained + fine-tuned", "accuracy": 0.93, "ci_low": 0.91,
+             "ci_high": 0.95},
+            {"k": 100, "arm": "from scratch", "accuracy": 0.0, "ci_low": 0.0, "ci_high": 0.01}]},
+        "transfer_pretraining": {"rows": [{"key": "pretraining seconds", "value": "600.0"},
+                                          {"key": "synthetic images", "value": "40000"},
+                                          {"key": "synthetic style", "value": "random"}]}}}
+    for name, r in (("standard", report(0.99, 0.97, 216_000, 2)),
+                    ("quick", report(0.96, 0.07, 22_000, 1)), ("transfer", transfer)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "report.json").write_text(json.dumps(r))
     text = headline(tmp_path)
-    assert "2,000 unseen generated captchas, 3 CPU cores" in text  # from the report
-    assert "crnn-small 99.00%, cnn-fixed-small 97.00%" in text
-    assert "second run, seed 7" in text and "crnn-small 99.00% then 98.50%" in text
-    assert "largest spread 0.50 points" in text and "by 1.00 points or more" in text
+    assert ("Accuracy, standard suite** ([report](docs/benchmarks/standard/report.md), 2,000 "
+            "unseen generated captchas, 216,000 training images per model") in text
+    assert "crnn-small 99.00% [98.0–99.5] (2 seeds: 99.00% ± 0.20 points)" in text
+    assert "Accuracy, quick suite" in text and "cnn-fixed-small 7.00% [6.0–7.5]." in text
+    assert "zero-shot 25.00% [20.0–30.0]; K = 100: 93.00% [91.0–95.0] (from scratch 0.00%" in text
+    assert "40000 synthetic `random` captchas, 10 min" in text

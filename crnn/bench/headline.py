@@ -50,107 +50,143 @@ def headline(docs: Path) -> str:
             f"{g['images'] / g['images_per_s']:.0f} s, peak memory {g['peak_rss_mib']:.0f} MiB "
             f"({gen['peak_rss_growth']:.2f}x that of a {gen['captchagen_make_small']['images']:,}"
             "-image run).")
-    quick = _load(docs / "quick" / "report.json")
+    suites = [(name, r) for name in ("standard", "quick")
+              if (r := _load(docs / name / "report.json"))]
+    quick = dict(suites).get("quick")
     if quick:
         lines.append(
             f"- **Quick suite** ([report](docs/benchmarks/quick/report.md)): generate, train "
             f"{len(quick['meta']['suite_config']['models'])} models, evaluate, measure and "
             f"report in {quick['meta']['wall_seconds'] / 60:.1f} min on "
             f"{quick['meta']['environment']['cpu_cores']} CPU cores.")
-    std = _load(docs / "standard" / "report.json")
-    if std:
-        acc, meta = std["tables"]["accuracy"], std["meta"]
-        cores = meta["environment"]["cpu_cores"]
-        rows = [r for r in acc["rows"] if r["test_set"].startswith("in-dist")]
-        test = rows[0]["test_set"]
-        lines.append(
-            f"- **Accuracy** ([standard suite](docs/benchmarks/standard/report.md), "
-            f"{rows[0]['n']:,} unseen generated captchas, {cores} CPU cores"
-            f"{'; [95% interval]' if rows[0].get('ci') else ''}): "
-            + ", ".join(f"{r['model']} {_acc(r)}" for r in rows) + ".")
-        second = _load(docs / "standard-seed1" / "report.json")
-        if second:
-            lines.append(_spread_line(acc, second, test))
-        seven = [r for r in acc["rows"] if r["test_set"].startswith("length 7")]
-        if seven:
-            lines.append("- **Unseen length 7**: " + ", ".join(
-                f"{r['model']} {_acc(r)}" for r in seven) + ".")
-        real = [r for r in acc["rows"] if r["test_set"].startswith("real")]
-        if real:
-            lines.append(f"- **Real captchas** ({real[0]['test_set']}): " + ", ".join(
-                f"{r['model']} {_acc(r)} in "
-                f"{r['train_seconds'] / 60:.0f} min of CPU training" for r in real) + ".")
-        tp = std["tables"]["throughput"]
-        r32 = _row(tp, model="crnn-small", runtime="onnxruntime", batch_size=32)
-        r1 = _row(tp, model="crnn-small", runtime="onnxruntime", batch_size=1)
-        if r32:
-            text = (f"- **Inference**, crnn-small on "
-                    f"{meta['suite_config']['throughput']['threads']} CPU threads")
-            if r1 and "code" in meta:  # reports with provenance also quote batch-1 latency
-                text += (f": one image in {r1['p50_ms']:.2f} ms (p50, p95 {r1['p95_ms']:.2f} "
-                         "ms, from PNG bytes); at batch 32 ")
-            else:
-                text += " at batch 32: "
-            lines.append(text + f"{r32['model_images_per_s']:,.0f} images/s "
-                         f"(forward + decoding), {r32['images_per_s']:,.0f} images/s from "
-                         "PNG files.")
-        h2h = std["tables"]["head_to_head"]
-        ours = _row(h2h, solver="crnn-small")
-        peer = next((r for r in h2h["rows"] if r["solver"].startswith("ddddocr")
-                     and r.get("test_set") == (ours or {}).get("test_set")), None)
-        if ours and peer:
-            where = f" of {ours['test_set']}" if ours.get("test_set") else ""
-            lines.append(
-                f"- **Against ddddocr** (same {ours['n']} images{where}): crnn-small reads "
-                f"{_acc(ours)} at {ours['p50_ms']:.1f} ms per image"
-                f"{' (batch 1)' if ours.get('ci') else ''}; "
-                f"{peer['solver']} {_acc(peer)} at {peer['p50_ms']:.1f} ms.")
+    for name, report in suites:
+        lines.append(_accuracy_line(name, report))
+    if suites:
+        lines += _details(*suites[0])  # the larger suite's
+    transfer = _load(docs / "transfer" / "report.json")
+    if transfer and "transfer" in transfer["tables"]:
+        lines.append(_transfer_line(transfer))
     dec = _load(docs / "decoding.json")
     if dec:
-        # The synthetic peaked logits' rows (the report also has a model's own outputs).
-        rows = [r for r in dec["rows"] if r.get("logits", "synthetic peaked")
-                == "synthetic peaked"]
-        big = max(r["batch_size"] for r in rows)
-
-        def speed(name: str) -> float | None:
-            r = next((r for r in rows if r["batch_size"] == big
-                      and r["implementation"] == name), None)
-            return r["sequences_per_s"] if r else None
-
-        greedy, loop = speed("ours greedy"), speed("reference loop")
-        fcd = speed("fast-ctc-decode viterbi")
-        beam_name = next(r["implementation"] for r in rows if r["implementation"]
-                         .startswith("ours beam"))
-        beam, fcd_beam = speed(beam_name), speed(beam_name.replace("ours", "fast-ctc-decode"))
-        text = (f"- **CTC decoding** ([report](docs/benchmarks/decoding.md), {big:,} rows): "
-                f"greedy {greedy:,.0f} sequences/s, {greedy / loop:.0f}x the per-frame loop")
-        if fcd:
-            text += f" and {greedy / fcd:.1f}x fast-ctc-decode"
-        text += f"; {beam_name.replace('ours beam', 'beam search')} {beam:,.0f} sequences/s"
-        if fcd_beam:
-            text += f", {beam / fcd_beam:.1f}x fast-ctc-decode's"
-        lines.append(text + ".")
+        lines.append(_decoding_line(dec))
     return "\n".join(lines) if lines else "- (no benchmark reports in docs/benchmarks yet)"
 
 
-def _spread_line(first: dict, second_report: dict, test: str) -> str:
-    """Both runs' in-distribution accuracy per model, the CRNN's margin and the spread."""
-    def by_model(table: dict) -> dict[str, float]:
-        return {r["model"]: r["sequence_accuracy"] for r in table["rows"]
-                if r["test_set"] == test}
+def _accuracy_line(name: str, report: dict) -> str:
+    """In-distribution accuracy per model with its interval (and seeds' spread)."""
+    acc, meta = report["tables"]["accuracy"], report["meta"]
+    rows = [r for r in acc["rows"] if r["test_set"].startswith("in-dist")]
+    images = meta["suite_config"].get("train", {}).get("images")
+    budget = f", {images:,} training images per model" if images else ""
+    return (f"- **Accuracy, {name} suite** ([report](docs/benchmarks/{name}/report.md), "
+            f"{rows[0]['n']:,} unseen generated captchas{budget}"
+            f"{'; [95% interval]' if rows[0].get('ci') else ''}): "
+            + ", ".join(f"{r['model']} {_acc(r)}{_seeds(r)}" for r in rows) + ".")
 
-    a, b = by_model(first), by_model(second_report["tables"]["accuracy"])
-    both = [m for m in a if m in b]
-    seed = second_report["meta"]["suite_config"]["seed"]
-    text = (f"- **Run to run** ([second run, seed {seed}]"
-            "(docs/benchmarks/standard-seed1/report.md)): "
-            + ", ".join(f"{m} {_pct(a[m])} then {_pct(b[m])}" for m in both))
-    if both:
-        spread = max(abs(a[m] - b[m]) for m in both)
-        text += f"; largest spread {100 * spread:.2f} points"
-    if "crnn-small" in both and "cnn-fixed-small" in both:
-        margins = [r["crnn-small"] - r["cnn-fixed-small"] for r in (a, b)]
-        text += (f"; CRNN over the CNN baseline by {100 * min(margins):.2f} points or more")
+
+def _seeds(row: dict) -> str:
+    if (row.get("seeds") or 1) < 2 or row.get("seed_std") is None:
+        return ""
+    return (f" ({row['seeds']} seeds: {_pct(row['seed_mean'])} ± "
+            f"{100 * row['seed_std']:.2f} points)")
+
+
+def _details(name: str, report: dict) -> list[str]:
+    """Unseen length 7, the real set, latency and throughput, ddddocr: from one suite."""
+    acc, meta, lines = report["tables"]["accuracy"], report["meta"], []
+    seven = [r for r in acc["rows"] if r["test_set"].startswith("length 7")]
+    if seven:
+        lines.append(f"- **Unseen length 7** ({name} suite): " + ", ".join(
+            f"{r['model']} {_acc(r)}" for r in seven) + ".")
+    real = [r for r in acc["rows"] if r["test_set"].startswith("real")]
+    if real:
+        lines.append(f"- **Real captchas** ({real[0]['test_set']}): " + ", ".join(
+            f"{r['model']} {_acc(r)}" for r in real) + ".")
+    tp = report["tables"]["throughput"]
+    r32 = _row(tp, model="crnn-small", runtime="onnxruntime", batch_size=32)
+    r1 = _row(tp, model="crnn-small", runtime="onnxruntime", batch_size=1)
+    if r32:
+        text = (f"- **Inference** ({name} suite), crnn-small on "
+                f"{meta['suite_config']['throughput']['threads']} CPU threads")
+        if r1 and "code" in meta:  # reports with provenance also quote batch-1 latency
+            text += (f": one image in {r1['p50_ms']:.2f} ms (p50, p95 {r1['p95_ms']:.2f} "
+                     "ms, from PNG bytes); at batch 32 ")
+        else:
+            text += " at batch 32: "
+        lines.append(text + f"{r32['model_images_per_s']:,.0f} images/s "
+                     f"(forward + decoding), {r32['images_per_s']:,.0f} images/s from "
+                     "PNG files.")
+    h2h = report["tables"]["head_to_head"]
+    ours = _row(h2h, solver="crnn-small")
+    peer = next((r for r in h2h["rows"] if r["solver"].startswith("ddddocr")
+                 and r.get("test_set") == (ours or {}).get("test_set")), None)
+    if ours and peer:
+        where = f" of {ours['test_set']}" if ours.get("test_set") else ""
+        lines.append(
+            f"- **Against ddddocr** (same {ours['n']} images{where}): crnn-small reads "
+            f"{_acc(ours)} at {ours['p50_ms']:.1f} ms per image"
+            f"{' (batch 1)' if ours.get('ci') else ''}; "
+            f"{peer['solver']} {_acc(peer)} at {peer['p50_ms']:.1f} ms.")
+    return lines
+
+
+def _transfer_line(report: dict) -> str:
+    """Pretrained + fine-tuned against from scratch at each K, and the pretraining cost."""
+    rows = report["tables"]["transfer"]["rows"]
+    cost = {r["key"]: r["value"] for r in report["tables"]["transfer_pretraining"]["rows"]}
+
+    def acc(r: dict) -> str:
+        return _acc({"sequence_accuracy": r["accuracy"], "ci": [r["ci_low"], r["ci_high"]]})
+
+    ks = sorted({r["k"] for r in rows})
+    parts = []
+    for k in ks:
+        pre = next((r for r in rows if r["k"] == k and r["arm"] != "from scratch"), None)
+        scratch = next((r for r in rows if r["k"] == k and r["arm"] == "from scratch"), None)
+        if pre and k == 0:
+            parts.append(f"zero-shot {acc(pre)}")
+        elif pre:
+            parts.append(f"K = {k}: {acc(pre)}"
+                         + (f" (from scratch {acc(scratch)})" if scratch else ""))
+    minutes = float(cost.get("pretraining seconds", "nan")) / 60
+    return ("- **Synthetic to real** ([transfer report](docs/benchmarks/transfer/report.md), "
+            "held-out real captchas read after fine-tuning on K real labels; [95% interval]): "
+            + "; ".join(parts) + f". Pretraining: {cost.get('synthetic images')} synthetic "
+            f"`{cost.get('synthetic style')}` captchas, {minutes:.0f} min on the CPU, paid once.")
+
+
+def _decoding_line(dec: dict) -> str:
+    """Greedy and beam against the loop and fast-ctc-decode: batch 1 and the largest batch."""
+    def speed(rows: list[dict], batch: int, name: str) -> float | None:
+        r = next((r for r in rows if r["batch_size"] == batch and r["implementation"] == name),
+                 None)
+        return r["sequences_per_s"] if r else None
+
+    # The synthetic peaked logits' rows (the report also has a model's own outputs).
+    rows = [r for r in dec["rows"] if r.get("logits", "synthetic peaked") == "synthetic peaked"]
+    big = max(r["batch_size"] for r in rows)
+    beam_name = next(r["implementation"] for r in rows
+                     if r["implementation"].startswith("ours beam"))
+    peer_beam = beam_name.replace("ours", "fast-ctc-decode")
+    greedy, loop = speed(rows, big, "ours greedy"), speed(rows, big, "reference loop")
+    fcd = speed(rows, big, "fast-ctc-decode viterbi")
+    beam, fcd_beam = speed(rows, big, beam_name), speed(rows, big, peer_beam)
+    text = (f"- **CTC decoding** ([report](docs/benchmarks/decoding.md), {big:,} rows): "
+            f"greedy {greedy:,.0f} sequences/s, {greedy / loop:.0f}x the per-frame loop")
+    if fcd:
+        text += f" and {greedy / fcd:.1f}x fast-ctc-decode"
+    text += f"; {beam_name.replace('ours beam', 'beam search')} {beam:,.0f} sequences/s"
+    if fcd_beam:
+        text += f", {beam / fcd_beam:.1f}x fast-ctc-decode's"
+    model = [r for r in dec["rows"] if r.get("logits", "").endswith("outputs")]
+    one = {n: speed(model, 1, n) for n in ("ours greedy", "fast-ctc-decode viterbi",
+                                           beam_name, peer_beam)}
+    if model and all(one.values()):
+        text += (f". At batch 1 on {model[0]['logits']}: greedy "
+                 f"{1e6 / one['ours greedy']:.1f} µs per sequence "
+                 f"({one['ours greedy'] / one['fast-ctc-decode viterbi']:.2f}x fast-ctc-decode), "
+                 f"beam {1e6 / one[beam_name]:.1f} µs "
+                 f"({one[beam_name] / one[peer_beam]:.2f}x)")
     return text + "."
 
 
