@@ -1,0 +1,51 @@
+"""One crnn-small training step at batch 64 on the CPU: the trunk as built (max-pool, then
+ReLU) against the paper's order (ReLU, then max-pool), the same function, side by side.
+
+    pytest benchmarks/test_bench_train_step.py --benchmark-only --benchmark-group-by=func
+
+The ratio of the two rows is the speed-up that crnn/models/trunk.py's ``conv_bn_pool`` claims.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from crnn.models import ModelConfig, create_model
+
+CHARSET = "0123456789abcdefghijklmnopqrstuvwxyz"
+BATCH = 64
+
+
+def _relu_before_pool(model: nn.Module) -> nn.Module:
+    """The same modules in the paper's order: (conv, bn, pool), relu -> (conv, bn, relu), pool."""
+    layers = list(model.trunk.features)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, nn.Sequential) and isinstance(layer[-1], nn.MaxPool2d):
+            conv, bn, pool = layer
+            layers[i], layers[i + 1] = nn.Sequential(conv, bn, layers[i + 1]), pool
+    model.trunk.features = nn.Sequential(*layers)
+    return model
+
+
+@pytest.mark.parametrize("order", ["pool then relu (built)", "relu then pool (paper)"])
+def test_train_step(benchmark, order):
+    torch.manual_seed(0)
+    model = create_model(ModelConfig(name="crnn", charset=CHARSET, size="small"))
+    if order.startswith("relu"):
+        model = _relu_before_pool(model)
+    model = model.to(memory_format=torch.channels_last).train()
+    optimizer = torch.optim.AdamW(model.parameters(), 3e-3)
+    x = torch.randn(BATCH, 1, 32, 128).contiguous(memory_format=torch.channels_last)
+    targets = torch.randint(1, len(CHARSET) + 1, (BATCH * 5,))
+    frames, lengths = torch.full((BATCH,), 32), torch.full((BATCH,), 5)
+    ctc = nn.CTCLoss(zero_infinity=True)
+
+    def step() -> None:
+        loss = ctc(model(x), targets, frames, lengths)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    benchmark.pedantic(step, warmup_rounds=3, rounds=15)
