@@ -59,3 +59,55 @@ def test_headline_quotes_each_suite_its_seeds_and_the_transfer_curve(tmp_path):
     assert "Accuracy, quick suite" in text and "cnn-fixed-small 7.00% [6.0–7.5]." in text
     assert "zero-shot 25.00% [20.0–30.0]; K = 100: 93.00% [91.0–95.0] (from scratch 0.00%" in text
     assert "40000 synthetic `random` captchas, 10 min" in text
+
+
+def _kept(name: str) -> dict:
+    import json
+
+    return json.loads((ROOT / "docs" / "benchmarks" / name).read_text())
+
+
+def test_kept_suite_reports_were_produced_by_this_code():
+    """Every kept suite report names the package code it ran (hash over captchagen, crnn and
+    plumbing): it must be this checkout's, from a clean tree. A source change fails this
+    until the reports are run again."""
+    from crnn.bench.provenance import code_hash
+
+    reports = sorted((ROOT / "docs" / "benchmarks").glob("*/report.json"))
+    assert len(reports) >= 4  # quick, quick-loaded, standard, transfer
+    for path in reports:
+        code = _kept(str(path.relative_to(ROOT / "docs" / "benchmarks")))["meta"]["code"]
+        assert code["code_hash"] == code_hash() and not code["dirty"], path
+
+
+def test_kept_speed_reports_ran_at_a_clean_commit_with_this_package_code():
+    """The speed reports record a commit, not a hash: the package sources at that commit must
+    be this checkout's (skipped where git or that commit is not at hand)."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for name in ("decoding.json", "generator.json", "training_speed.json"):
+        commit = _kept(name)["environment"]["git_commit"]
+        assert not commit.endswith("+dirty"), name
+        if subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT,
+                          capture_output=True).returncode:
+            pytest.skip(f"commit {commit} is not in this clone")
+        same = subprocess.run(["git", "diff", "--quiet", commit, "--", "captchagen", "crnn",
+                               "plumbing"], cwd=ROOT)
+        assert same.returncode == 0, f"{name} ran at {commit}, whose package code differs"
+
+
+def test_the_loaded_quick_run_reads_exactly_what_the_quiet_one_reads():
+    """What the README says of quick-loaded/: the same accuracies on a busy machine, later."""
+    quiet, loaded = (_kept(f"{n}/report.json") for n in ("quick", "quick-loaded"))
+
+    def accuracies(r: dict) -> dict:
+        return {(a["model"], a["test_set"]): (a["n"], a["sequence_accuracy"])
+                for a in r["tables"]["accuracy"]["rows"]}
+
+    assert accuracies(loaded) == accuracies(quiet) and len(accuracies(quiet)) >= 9
+    assert loaded["meta"]["wall_seconds"] > quiet["meta"]["wall_seconds"]
