@@ -37,6 +37,7 @@ from crnn.models import SIZES, ModelConfig, create_model
 from crnn.models.config import MODEL_NAMES
 from crnn.paths import refuse_onto
 from crnn.schedule import lr_factor
+from plumbing.allocator import keep_freed_memory
 from plumbing.config import check_fields, knob
 from plumbing.errors import UsageError
 from plumbing.files import LOCK_NAME, exclusive_lock, write_json
@@ -394,6 +395,8 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
     # Inputs have one fixed size (the batch's last partial step aside): let cuDNN time its
     # algorithms once and keep the fastest.
     torch.backends.cudnn.benchmark = cuda
+    if not cuda:
+        keep_freed_memory()  # process-wide: see plumbing/allocator.py
     channels_last = cfg.channels_last != "off"
     amp = cfg.amp == "on" or (cfg.amp == "auto" and cuda)
     amp_dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
