@@ -11,7 +11,6 @@ stretch to the model's height and width), so a reading matches what training saw
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from crnn.data.decode_bytes import gray_from_bytes
 from crnn.data.images import decode_images, to_gray
 from plumbing.errors import UsageError
 
@@ -58,9 +58,7 @@ def _gray(item: Any, k: int, height: int, width: int) -> np.ndarray:
         return decode_images([Path(item)], height, width)[0][0].numpy()
     if isinstance(item, bytes | bytearray | memoryview):
         try:
-            with Image.open(io.BytesIO(bytes(item))) as im:
-                im.load()
-                return to_gray(im, height, width)
+            return gray_from_bytes(bytes(item), height, width)
         except (OSError, SyntaxError, ValueError) as e:
             raise UsageError(f"image {k}: cannot decode {len(item)} bytes as an image ({e})"
                              ) from None

@@ -77,7 +77,31 @@ def check_size(image: Image.Image) -> None:
                              "may have")
 
 
+def _png_bytes(path: str | Path) -> bytes | None:
+    """The file's bytes if it looks like a PNG the fast path may read, else None (then
+    Pillow opens it, and says what is wrong with it)."""
+    from crnn.data.png import FAST_MAX_BYTES, SIGNATURE
+
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(SIGNATURE)) != SIGNATURE:
+                return None
+            blob = SIGNATURE + f.read(FAST_MAX_BYTES)
+    except OSError:
+        return None
+    return blob if len(blob) <= FAST_MAX_BYTES else None
+
+
 def load_gray(path: str | Path, height: int, width: int) -> np.ndarray:
+    """An image file -> (H, W) uint8 (:func:`to_gray`); the common PNGs take the fast path
+    of :mod:`crnn.data.png` (the same pixels), the rest Pillow, which also refuses the
+    oversized and the corrupt."""
+    from crnn.data.png import png_gray
+
+    blob = _png_bytes(path)
+    fast = png_gray(blob, height, width) if blob is not None else None
+    if fast is not None:
+        return fast
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_size decides
         im = Image.open(path)
