@@ -229,7 +229,7 @@ def _host_search(lp: Tensor | np.ndarray, lengths: Tensor | None,
 
     Per row its cost is the arithmetic of the beams it keeps, where the tensor search pays
     ~35 operator dispatches per frame for the whole batch: the compiled one is faster at
-    every batch size on the CPU. ``bound``: rows decided by the factored bound (see
+    every batch size on the CPU. ``bound``: rows decided by the compiled bound (see
     :func:`crnn.decode._compiled.bound_row`) skip the search, scored by the bound.
     """
     host = np.ascontiguousarray(lp.numpy() if isinstance(lp, Tensor) else lp, dtype=np.float32)

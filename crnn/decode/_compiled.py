@@ -9,8 +9,8 @@ row by row, so their cost is the arithmetic itself. They are imported lazily (nu
 
 Each kernel mirrors a reference in this package, and the tests hold them to it:
 :func:`greedy_rows` the best path of :mod:`crnn.decode._greedy`, :func:`bound_row` the
-best-path share test of :func:`crnn.decode._beam._decided_rows` (with a bound in place of
-``ctc_loss``), and :func:`search_row`
+best-path share test of :func:`crnn.decode._beam._decided_rows` (``ctc_loss``'s forward sum,
+bounded), and :func:`search_row`
 the prefix beam search of :func:`crnn.decode._beam._search` (with texts merged by content,
 where the tensor search links prefixes by their slot).
 """
@@ -68,24 +68,28 @@ def _logaddexp(a, b):
 
 
 @numba.njit(cache=True, nogil=True)
-def bound_row(lp, r, frames, path):
+def bound_row(lp, r, frames, path, labels, alpha):
     """A lower bound on the probability of row ``r``'s best-path text (first ``frames``).
 
-    Fills ``path`` with the best path and returns (share, bound): the log of the bounded
-    set's share of the row's probability, and the set's log-probability. A share above
+    Fills ``path`` (>= ``frames``) with the best path and ``labels`` (>= ``frames``) with
+    its text's classes, uses ``alpha`` (>= 2 * ``frames`` + 1) as scratch, and returns
+    (share, bound, length): the log of the text's share of the row's probability (a lower
+    bound), the text's log-probability (a lower bound) and its length. A share above
     log(1/2) decides the row: its best path's text is then more probable than all other
-    texts together, which is what an exact search returns.
+    texts together, which is what an exact search returns; the caller's small margin keeps
+    rounding from deciding a row at the border.
 
-    The set: alignments of the text whose probabilities factor over frames. Each blank
-    frame of the best path that borders a symbol run may also take that run's symbol (the
-    run grows by a frame; the text stays the same), except where that would merge two runs
-    of one symbol: a one-frame gap between equal symbols stays blank, a two-frame gap lets
-    only its first frame change. Those choices are independent, so the set's probability is
-    a product over frames of the probabilities of each frame's allowed classes. On a trained
-    model's confident outputs this decides most rows for one pass over their frames; the
-    caller's small margin keeps rounding from deciding a row at the border.
+    The text's probability is CTC's forward sum over its alignments, as ``ctc_loss``
+    computes it, in the linear domain relative to each frame's best class, except that a
+    class more than 12 nats below its frame's best counts as 0 for the text (fewer
+    alignments: a lower bound) and as e^-12 for the row's total (an upper bound). On a
+    trained crnn-small's outputs this decides 99% of the rows (every row whose text holds
+    more than half of the probability there), where a bound from alignments that factor
+    over frames decided 92%: the rest need a search, ~5x a row's bound.
     """
     c = lp.shape[2]
+    n = 0
+    previous = 0
     for t in range(frames):
         best = lp[t, r, 0]
         cls = 0
@@ -94,16 +98,28 @@ def bound_row(lp, r, frames, path):
                 best = lp[t, r, q]
                 cls = q
         path[t] = cls
-    # Products, and one log at the end: each frame's factor lies in [1/C, 1], so 32 or even
-    # a few hundred frames stay far from underflow.
-    share = 1.0
-    kept_all = 1.0
+        if cls != 0 and cls != previous:
+            labels[n] = cls
+            n += 1
+        previous = cls
+    # alpha[s]: the forward variable of state s (even: a blank, odd: labels[s // 2]), divided
+    # by the product of the frames' best probabilities. Only the band [lo, hi] of states
+    # with nonzero alpha is updated, a few states a frame. No rescaling: an alpha is at most
+    # the product of the frames' masses, which stays finite unless ~200 frames spread their
+    # probability evenly; a row past that gets a NaN or -inf share and is searched.
+    states = 2 * n + 1
+    for s in range(states):
+        alpha[s] = 0.0
+    alpha[0] = 1.0  # before the first frame, every alignment is in the first blank state
+    lo = 0
+    hi = 0
+    mass_all = 1.0
     best_sum = 0.0
     for t in range(frames):
         cls = path[t]
         best = lp[t, r, cls]
-        # exp() is most of the cost: a class more than 12 nats below the best adds at most
-        # e^-12, counted as that much, so the mass stays an upper bound (the share a lower).
+        # exp() is costly: a class more than 12 nats below the best adds at most e^-12,
+        # counted as that much, so the mass stays an upper bound (the share a lower).
         mass = 0.0
         far = 0
         for q in range(c):
@@ -112,20 +128,36 @@ def bound_row(lp, r, frames, path):
                 far += 1
             else:
                 mass += math.exp(gap)
-        mass += far * _EXP_MINUS_12
-        kept = 1.0
-        if cls == 0:
-            left = path[t - 1] if t >= 1 else 0
-            right = path[t + 1] if t + 1 < frames else 0
-            before_left = path[t - 2] if t >= 2 else 0
-            if left != 0 and right != left:
-                kept += math.exp(lp[t, r, left] - best)
-            if right != 0 and right != left and (left != 0 or before_left != right):
-                kept += math.exp(lp[t, r, right] - best)
-        share *= kept / mass
-        kept_all *= kept
+        mass_all *= mass + far * _EXP_MINUS_12
         best_sum += best
-    return math.log(share), best_sum + math.log(kept_all)
+        blank = 1.0
+        if cls != 0:
+            gap = lp[t, r, 0] - best
+            blank = math.exp(gap) if gap >= -12.0 else 0.0
+        new_hi = -1
+        for s in range(min(hi + 2, states - 1), lo - 1, -1):  # downwards: in place
+            if s & 1:
+                j = s >> 1
+                a = alpha[s] + alpha[s - 1]
+                if j > 0 and labels[j - 1] != labels[j]:  # skipping the blank between
+                    a += alpha[s - 2]
+                q = labels[j]
+                if q != cls and a != 0.0:  # the frame's best class has factor 1
+                    gap = lp[t, r, q] - best
+                    a = a * math.exp(gap) if gap >= -12.0 else 0.0
+            else:
+                a = alpha[s] + alpha[s - 1] if s > 0 else alpha[s]
+                a *= blank
+            alpha[s] = a
+            if new_hi < 0 and a != 0.0:
+                new_hi = s
+        if new_hi < 0:  # only with NaN or infinite inputs: the best path keeps its alpha
+            return -np.inf, -np.inf, n
+        hi = new_hi
+        while alpha[lo] == 0.0:
+            lo += 1
+    total = alpha[states - 1] + (alpha[states - 2] if states >= 2 else 0.0)
+    return math.log(total) - math.log(mass_all), best_sum + math.log(total), n
 
 
 @numba.njit(cache=True, nogil=True)
@@ -135,14 +167,15 @@ def beam_rows(lp, lengths, width, log_cutoff, top_k, lo, hi, k, use_bound, ids, 
 
     ``ids`` receives each of the k best texts' classes (zero-padded), ``scores`` their
     log-probabilities (-inf where fewer than k texts survive). ``use_bound``: a row whose
-    factored bound decides it (see :func:`bound_row`) takes its best path's text without a
-    search, scored by the bound.
+    bound decides it (see :func:`bound_row`) takes its best path's text without a search,
+    scored by the bound.
     """
     t_max, n, _ = lp.shape
-    path = np.zeros(t_max, dtype=np.int64)
+    path = np.empty(2 * t_max, dtype=np.int64)  # the best path, then its text
+    alpha = np.empty(2 * t_max + 1)
     for r in range(n):
         _beam_row(lp, r, lengths[r], width, log_cutoff, top_k, lo, hi, k, use_bound, path,
-                  ids[r], scores[r])
+                  alpha, ids[r], scores[r])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -150,32 +183,30 @@ def beam_texts(lp, width, log_cutoff, top_k, out):
     """The best text of every row of ``lp`` (T, N, C), rows decided by the bound unsearched,
     into ``out`` (N, T + 1) as :func:`greedy_rows` writes it: texts only, one call."""
     t_max, n, _ = lp.shape
-    path = np.zeros(t_max, dtype=np.int64)
+    path = np.empty(2 * t_max, dtype=np.int64)  # the best path, then its text
+    alpha = np.empty(2 * t_max + 1)
     ids = np.zeros((1, t_max), dtype=np.int64)
     scores = np.empty(1)
     for r in range(n):
         ids[:] = 0
         scores[:] = -np.inf
-        _beam_row(lp, r, t_max, width, log_cutoff, top_k, 0, t_max, 1, True, path, ids, scores)
+        _beam_row(lp, r, t_max, width, log_cutoff, top_k, 0, t_max, 1, True, path, alpha, ids,
+                  scores)
         for t in range(t_max):
             out[r, t] = ids[0, t]
         out[r, t_max] = SEPARATOR_ID
 
 
 @numba.njit(cache=True, nogil=True)
-def _beam_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, use_bound, path, ids,
-              scores):
+def _beam_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, use_bound, path, alpha,
+              ids, scores):
     """One row of :func:`beam_rows`: decided by the bound, or searched."""
     if use_bound:
-        share, bound = bound_row(lp, r, frames, path)
+        t_max = lp.shape[0]
+        share, bound, n = bound_row(lp, r, frames, path[:t_max], path[t_max:], alpha)
         if share > _LOG_HALF + 1e-4:
-            j = 0
-            previous = 0
-            for t in range(frames):
-                if path[t] != 0 and path[t] != previous:
-                    ids[0, j] = path[t]
-                    j += 1
-                previous = path[t]
+            for j in range(n):
+                ids[0, j] = path[t_max + j]
             scores[0] = bound
             return
     search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores)
