@@ -64,9 +64,10 @@ def text_scores(lp: torch.Tensor, row: int, charset: str, classes: list[int]) ->
 def bounded_rows(lp: torch.Tensor) -> tuple[list[bool], list[float]]:
     """The compiled bound of every row: decided?, bound."""
     host = lp.float().contiguous().numpy()
-    t = lp.shape[0]
-    path, labels, alpha = np.zeros(t, np.int64), np.zeros(t, np.int64), np.zeros(2 * t + 1)
-    shares, bounds, _ = zip(*(_compiled.bound_row(host, r, t, path, labels, alpha)
+    t, _, c = lp.shape
+    path, labels, near = np.zeros(t, np.int64), np.zeros(t, np.int64), np.zeros(c, np.int64)
+    alpha = np.zeros(2 * t + 1)
+    shares, bounds, _ = zip(*(_compiled.bound_row(host, r, t, path, labels, near, alpha)
                               for r in range(lp.shape[1])))
     return [s > math.log(0.5) + 1e-4 for s in shares], list(bounds)
 
@@ -122,6 +123,21 @@ def test_greedy_edge_cases():
     assert greedy(lp[:1, :1], "ab") == [""]
     assert greedy(lp[:, :0], "ab") == []
     assert greedy(torch.zeros(0, 3, 3), "ab") == ["", "", ""]
+
+
+def test_compiled_best_class_is_the_first_largest_and_never_nan():
+    # Up to 11 classes: the four-chain max and its tail; ties, infinities and NaN anywhere.
+    g = torch.Generator().manual_seed(0)
+    values = torch.tensor([0.0, -1.0, 2.0, float("inf"), float("-inf"), float("nan")])
+    for c in range(1, 12):
+        lp = values[torch.randint(0, 6, (200, 1, c), generator=g)].numpy()
+        for t in range(200):
+            row = lp[t, 0]
+            expected = 0  # a strict running max from class 0, as argmax without NaN
+            for q in range(1, c):
+                if row[q] > row[expected]:
+                    expected = q
+            assert _compiled._best_class(lp, t, 0, c) == expected, row
 
 
 def test_greedy_on_peaked_batches_and_wide_charsets():
