@@ -50,15 +50,16 @@ def beam(
     """
     if lengths is None and allowed is None and length_range is None:
         host = plain_host_array(log_probs, charset)
-        if host is not None and host.shape[0] and len(charset):
-            # At batch 1 each Python step is a visible share of the call: the settings are
-            # checked once per distinct value (cached), the kernel is called directly.
-            log_cutoff = _kernel_settings(width, cutoff, top_k)
+        if host is not None:
             t, n, c = host.shape
-            if host.dtype != _FLOAT32:
-                host = host.astype(np.float32)
-            return kernel_texts(charset, n, t, compiled().beam_texts, host, width, log_cutoff,
-                                top_k or c - 1)
+            if t and c > 1:
+                # At batch 1 each Python step is a visible share of the call: the settings
+                # are checked once per distinct value (cached), the kernel called directly.
+                log_cutoff = _kernel_settings(width, cutoff, top_k)
+                if host.dtype != _FLOAT32:
+                    host = host.astype(np.float32)
+                return kernel_texts(charset, n, t, compiled().beam_texts, host, width,
+                                    log_cutoff, top_k or c - 1)
     _check_settings(width, 1, cutoff, top_k)
     return beam_decode(
         log_probs,

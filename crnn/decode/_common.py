@@ -158,10 +158,10 @@ def plain_host_array(log_probs: Tensor | np.ndarray, charset: str) -> np.ndarray
         host = log_probs if isinstance(log_probs, np.ndarray) else log_probs.numpy()
     except (AttributeError, RuntimeError, TypeError):
         return None
-    if (host.ndim != 3 or host.dtype.char not in "fd" or host.shape[2] != len(charset) + 1
-            or "\0" in charset):
-        return None
-    return np.ascontiguousarray(host)
+    if (host.ndim == 3 and host.shape[2] == len(charset) + 1 and host.dtype.char in "fd"
+            and "\0" not in charset):
+        return host if host.flags.c_contiguous else np.ascontiguousarray(host)
+    return None
 
 
 def kernel_texts(charset: str, n: int, t: int, kernel: Callable[..., object], *args: object
