@@ -53,10 +53,10 @@ def greedy_rows(lp, out):
 def _logaddexp(a, b):
     if a < b:
         a, b = b, a
-    # exp() and log1p() are most of the search's cost, and most of its sums add a term many
-    # nats below the other (a text's paths that end in its last symbol fade within a few
-    # blank frames): below e^-37 = 8.5e-17 the term moves the float64 result by an ulp at
-    # most, so it is dropped without computing it.
+    # exp() and log1p() are the search's costliest operations, and many of its sums add a
+    # term many nats below the other (a text's paths that end in its last symbol fade within
+    # a few blank frames): below e^-37 = 8.5e-17 the term moves the float64 result by an ulp
+    # at most, so it is dropped without computing it (~7% of a searched row).
     if b == -np.inf or b - a < _NEGLIGIBLE:
         return a
     return a + math.log1p(math.exp(b - a))
@@ -259,7 +259,8 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
     length = np.empty(nodes, dtype=np.int64)
     key = np.empty(nodes, dtype=np.uint64)
     # Where each node sits in the beam, -1 if it is not there: finding a beam's parent is
-    # then one lookup, not a scan of the beam (which cost ~40% of the search).
+    # then one lookup, not a scan of the beam (with the totals computed once a frame, ~8%
+    # of a searched row on crnn-small's outputs).
     position = np.full(nodes, -1, dtype=np.int64)
     parent[0], last[0], length[0], key[0] = -1, 0, 0, np.uint64(0)
     used = 1
