@@ -61,14 +61,14 @@ def text_scores(lp: torch.Tensor, row: int, charset: str, classes: list[int]) ->
     return {text: float(np.logaddexp.reduce(s)) for text, s in per_text.items()}
 
 
-def bounded_rows(lp: torch.Tensor) -> tuple[list[bool], list[float]]:
+def bounded_rows(lp: torch.Tensor, need_score: bool = True) -> tuple[list[bool], list[float]]:
     """The compiled bound of every row: decided?, bound."""
     host = lp.float().contiguous().numpy()
     t, _, c = lp.shape
     path, labels, near = np.zeros(t, np.int64), np.zeros(t, np.int64), np.zeros(c, np.int64)
     alpha = np.zeros(2 * t + 1)
-    shares, bounds, _ = zip(*(_compiled.bound_row(host, r, t, path, labels, near, alpha)
-                              for r in range(lp.shape[1])))
+    shares, bounds, _ = zip(*(_compiled.bound_row(host, r, t, path, labels, near, alpha,
+                                                  need_score) for r in range(lp.shape[1])))
     return [s > math.log(0.5) + 1e-4 for s in shares], list(bounds)
 
 
@@ -226,10 +226,14 @@ def test_compiled_bound_is_a_lower_bound_and_decides_only_exact_rows(t, c, seed,
     lp = logits.log_softmax(-1)
     charset = SYMBOLS[: c - 1]
     sure, bound = bounded_rows(lp)
+    sure_path, path_bound = bounded_rows(lp, need_score=False)
     texts = greedy(lp, charset)
     for row in range(3):
-        exact = text_scores(lp, row, charset, list(range(c)))
         best_path = float(lp[:, row].max(-1).values.sum())
+        # Without a score wanted, the best path alone may decide a row: only if the sum does.
+        assert sure[row] or not sure_path[row]
+        assert path_bound[row] in (bound[row], pytest.approx(best_path, abs=1e-5))
+        exact = text_scores(lp, row, charset, list(range(c)))
         assert best_path - 1e-4 <= bound[row] <= exact[texts[row]] + 1e-4
         if sure[row]:
             assert texts[row] == max(exact, key=exact.get)
