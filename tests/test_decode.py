@@ -61,12 +61,14 @@ def text_scores(lp: torch.Tensor, row: int, charset: str, classes: list[int]) ->
     return {text: float(np.logaddexp.reduce(s)) for text, s in per_text.items()}
 
 
-def bounded_rows(lp: torch.Tensor) -> tuple[list[bool], list[float]]:
-    """The compiled factored bound of every row: decided?, bound."""
+def bounded_rows(lp: torch.Tensor, need_score: bool = True) -> tuple[list[bool], list[float]]:
+    """The compiled bound of every row: decided?, bound."""
     host = lp.float().contiguous().numpy()
-    path = np.zeros(lp.shape[0], dtype=np.int64)
-    shares, bounds = zip(*(_compiled.bound_row(host, r, lp.shape[0], path)
-                           for r in range(lp.shape[1])))
+    t, _, c = lp.shape
+    path, labels, near = np.zeros(t, np.int64), np.zeros(t, np.int64), np.zeros(c, np.int64)
+    alpha = np.zeros(2 * t + 1)
+    shares, bounds, _ = zip(*(_compiled.bound_row(host, r, t, path, labels, near, alpha,
+                                                  need_score) for r in range(lp.shape[1])))
     return [s > math.log(0.5) + 1e-4 for s in shares], list(bounds)
 
 
@@ -121,6 +123,21 @@ def test_greedy_edge_cases():
     assert greedy(lp[:1, :1], "ab") == [""]
     assert greedy(lp[:, :0], "ab") == []
     assert greedy(torch.zeros(0, 3, 3), "ab") == ["", "", ""]
+
+
+def test_compiled_best_class_is_the_first_largest_and_never_nan():
+    # Up to 11 classes: the four-chain max and its tail; ties, infinities and NaN anywhere.
+    g = torch.Generator().manual_seed(0)
+    values = torch.tensor([0.0, -1.0, 2.0, float("inf"), float("-inf"), float("nan")])
+    for c in range(1, 12):
+        lp = values[torch.randint(0, 6, (200, 1, c), generator=g)].numpy()
+        for t in range(200):
+            row = lp[t, 0]
+            expected = 0  # a strict running max from class 0, as argmax without NaN
+            for q in range(1, c):
+                if row[q] > row[expected]:
+                    expected = q
+            assert _compiled._best_class(lp, t, 0, c) == expected, row
 
 
 def test_greedy_on_peaked_batches_and_wide_charsets():
@@ -201,41 +218,75 @@ def test_rows_whose_best_text_holds_most_of_the_mass_skip_the_search():
 @settings(max_examples=40, deadline=None)
 @given(t=st.integers(1, 6), c=st.integers(2, 4), seed=st.integers(0, 10_000),
        peak=st.sampled_from([0.0, 4.0, 8.0]))
-def test_factored_bound_is_a_lower_bound_and_decides_only_exact_rows(t, c, seed, peak):
+def test_compiled_bound_is_a_lower_bound_and_decides_only_exact_rows(t, c, seed, peak):
     g = torch.Generator().manual_seed(seed)
     logits = torch.randn(t, 3, c, generator=g)
-    # Peaks on random classes make blanks, repeats and runs, so every gap rule is exercised.
+    # Peaks on random classes make blanks, repeats and runs of every kind.
     logits.scatter_add_(2, torch.randint(0, c, (t, 3, 1), generator=g), torch.full((t, 3, 1), peak))
     lp = logits.log_softmax(-1)
     charset = SYMBOLS[: c - 1]
     sure, bound = bounded_rows(lp)
+    sure_path, path_bound = bounded_rows(lp, need_score=False)
     texts = greedy(lp, charset)
     for row in range(3):
-        exact = text_scores(lp, row, charset, list(range(c)))
         best_path = float(lp[:, row].max(-1).values.sum())
+        # Without a score wanted, the best path alone may decide a row: only if the sum does.
+        assert sure[row] or not sure_path[row]
+        assert path_bound[row] in (bound[row], pytest.approx(best_path, abs=1e-5))
+        exact = text_scores(lp, row, charset, list(range(c)))
         assert best_path - 1e-4 <= bound[row] <= exact[texts[row]] + 1e-4
         if sure[row]:
             assert texts[row] == max(exact, key=exact.get)
             assert exact[texts[row]] > math.log(0.5)
+        best = lp[:, row].max(-1, keepdim=True).values
+        if bool((lp[:, row] >= best - 12).all()):  # no class cut: the text's exact sum
+            assert bound[row] == pytest.approx(exact[texts[row]], abs=1e-4)
+            assert sure[row] == (exact[texts[row]] > math.log(0.5) + 1e-3) or (
+                abs(exact[texts[row]] - math.log(0.5)) <= 1e-3)
     assert beam(lp, charset, width=prefix_count(c - 1, t), **EXACT) == [
         max(e, key=e.get) for e in (text_scores(lp, r, charset, list(range(c))) for r in range(3))
     ]
 
 
-def test_factored_bound_counts_the_alignments_next_to_each_run():
-    # Frames: a, blank (a or blank), blank (b or blank), b, blank, a: a two-frame gap between
-    # different symbols gives both of its frames a choice; a one-frame gap between b and a
-    # too; nothing else changes the text.
+def test_compiled_bound_sums_the_alignments_of_the_text():
+    # Frames: a, blank, a, a, blank, b: the text "aab" needs the blank between its two a's;
+    # the uncertain frames give it many alignments, which the bound sums as ctc_loss does.
     p = torch.full((6, 1, 3), 1e-3)
-    for frame, cls in enumerate([1, 0, 0, 2, 0, 1]):
+    for frame, cls in enumerate([1, 0, 1, 1, 0, 2]):
         p[frame, 0, cls] = 0.7
-    p[1, 0, 1] = p[2, 0, 2] = p[4, 0, 2] = p[4, 0, 1] = 0.1
+    p[1, 0, 1] = p[2, 0, 0] = p[3, 0, 2] = p[4, 0, 2] = 0.2
     lp = (p / p.sum(-1, keepdim=True)).log()
-    _, bound = bounded_rows(lp)
-    q = lp[:, 0].exp()
-    expected = q[0, 1] * (q[1, 0] + q[1, 1]) * (q[2, 0] + q[2, 2]) * q[3, 2]
-    expected = expected * (q[4, 0] + q[4, 1] + q[4, 2]) * q[5, 1]
-    assert bound[0] == pytest.approx(math.log(expected), abs=1e-5)
+    sure, bound = bounded_rows(lp)
+    exact = text_scores(lp, 0, "ab", [0, 1, 2])
+    assert greedy(lp, "ab") == ["aab"]
+    assert bound[0] == pytest.approx(exact["aab"], abs=1e-6)
+    assert sure[0] == (exact["aab"] > math.log(0.5))
+    # A class more than 12 nats below its frame's best counts as 0: a little less, no more.
+    p[3, 0, 2] = p[3, 0, 1] * math.exp(-12.5)
+    lp = (p / p.sum(-1, keepdim=True)).log()
+    _, cut = bounded_rows(lp)
+    exact = text_scores(lp, 0, "ab", [0, 1, 2])["aab"]
+    assert exact - 1e-5 <= cut[0] <= exact
+    assert cut[0] < exact - 1e-7
+
+
+def test_rows_after_decided_or_longer_rows_decode_as_alone():
+    # The compiled decoders reuse their scratch (path, text, forward variables) across rows.
+    lp = peaked_log_probs(64, seed=3, peak=12.0, noise=0.3)  # mostly decided rows
+    lp[:, 1::3] = random_log_probs(40, 21, 37, seed=4, scale=3.0)  # rows that need a search
+    decided, _ = bounded_rows(lp)
+    assert 0 < sum(decided) < 64
+    lengths = torch.randint(0, 41, (64,), generator=torch.Generator().manual_seed(5))
+    assert beam(lp, SYMBOLS) == [beam(lp[:, r : r + 1], SYMBOLS)[0] for r in range(64)]
+    assert beam(lp, SYMBOLS, lengths=lengths) == [
+        beam(lp[:, r : r + 1], SYMBOLS, lengths=lengths[r : r + 1])[0] for r in range(64)
+    ]
+    pruning = _beam.Pruning(10, 1e-3, 2, 1)
+    texts, top = _beam._host_search(lp, lengths, None, SYMBOLS, pruning, bound=True)
+    for r in range(64):
+        alone = _beam._host_search(lp[:, r : r + 1], lengths[r : r + 1], None, SYMBOLS,
+                                   pruning, bound=True)
+        assert (texts[r], top[r].item()) == (alone[0][0], alone[1][0].item())
 
 
 def test_greedy_compiled_and_tensor_paths_agree():

@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from crnn.decode._common import (
 from crnn.decode._constrained import best_constrained_path
 
 _LOG_HALF = math.log(0.5)
+_FLOAT32 = np.dtype(np.float32)
 
 
 def beam(
@@ -46,14 +48,19 @@ def beam(
     Texts only, so on the CPU rows that the compiled bound decides skip the search, and
     nothing else runs (no ``ctc_loss``, no torch operations): what batch 1 costs is the work.
     """
-    _check_settings(width, 1, cutoff, top_k)
     if lengths is None and allowed is None and length_range is None:
         host = plain_host_array(log_probs, charset)
-        if host is not None and host.shape[0] and len(charset):
-            host = host.astype(np.float32, copy=False)
+        if host is not None:
             t, n, c = host.shape
-            return kernel_texts(charset, n, t, "beam_texts", host, width, _log_cutoff(cutoff),
-                                top_k or c - 1)
+            if t and c > 1:
+                # At batch 1 each Python step is a visible share of the call: the settings
+                # are checked once per distinct value (cached), the kernel called directly.
+                log_cutoff = _kernel_settings(width, cutoff, top_k)
+                if host.dtype != _FLOAT32:
+                    host = host.astype(np.float32)
+                return kernel_texts(charset, n, t, compiled().beam_texts, host, width,
+                                    log_cutoff, top_k or c - 1)
+    _check_settings(width, 1, cutoff, top_k)
     return beam_decode(
         log_probs,
         charset,
@@ -229,7 +236,7 @@ def _host_search(lp: Tensor | np.ndarray, lengths: Tensor | None,
 
     Per row its cost is the arithmetic of the beams it keeps, where the tensor search pays
     ~35 operator dispatches per frame for the whole batch: the compiled one is faster at
-    every batch size on the CPU. ``bound``: rows decided by the factored bound (see
+    every batch size on the CPU. ``bound``: rows decided by the compiled bound (see
     :func:`crnn.decode._compiled.bound_row`) skip the search, scored by the bound.
     """
     host = np.ascontiguousarray(lp.numpy() if isinstance(lp, Tensor) else lp, dtype=np.float32)
@@ -251,6 +258,13 @@ def _host_search(lp: Tensor | np.ndarray, lengths: Tensor | None,
 
 def _log_cutoff(cutoff: float) -> float:
     return math.log(cutoff) if cutoff > 0 else -math.inf
+
+
+@lru_cache(maxsize=64)
+def _kernel_settings(width: int, cutoff: float, top_k: int | None) -> float:
+    """Check the settings of :func:`beam`, and return the log of ``cutoff``."""
+    _check_settings(width, 1, cutoff, top_k)
+    return _log_cutoff(cutoff)
 
 
 def _check_settings(width: int, nbest: int, cutoff: float, top_k: int | None) -> None:

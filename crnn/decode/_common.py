@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -157,13 +158,14 @@ def plain_host_array(log_probs: Tensor | np.ndarray, charset: str) -> np.ndarray
         host = log_probs if isinstance(log_probs, np.ndarray) else log_probs.numpy()
     except (AttributeError, RuntimeError, TypeError):
         return None
-    if (host.ndim != 3 or host.dtype.char not in "fd" or host.shape[2] != len(charset) + 1
-            or "\0" in charset):
-        return None
-    return np.ascontiguousarray(host)
+    if (host.ndim == 3 and host.shape[2] == len(charset) + 1 and host.dtype.char in "fd"
+            and "\0" not in charset):
+        return host if host.flags.c_contiguous else np.ascontiguousarray(host)
+    return None
 
 
-def kernel_texts(charset: str, n: int, t: int, kernel: str, *args: object) -> list[str]:
+def kernel_texts(charset: str, n: int, t: int, kernel: Callable[..., object], *args: object
+                 ) -> list[str]:
     """The N texts that the compiled ``kernel(*args, out)`` writes into ``out`` (N, T + 1):
     per row the classes of its text, then zeros, then :data:`SEPARATOR_ID`.
 
@@ -172,7 +174,7 @@ def kernel_texts(charset: str, n: int, t: int, kernel: str, *args: object) -> li
     """
     table = byte_table(charset)
     out = np.empty((n, t + 1), dtype=np.int32 if table is None else np.uint8)
-    getattr(compiled(), kernel)(*args, out)
+    kernel(*args, out)
     if table is None:
         return wide_texts(out[:, :t], charset)
     return out.tobytes().translate(table[0], b"\0").decode("latin-1").split(table[1])[:-1]

@@ -11,6 +11,7 @@ from crnn.decode._common import (
     Problem,
     best_classes,
     collapse,
+    compiled,
     kernel_texts,
     labels_to_texts,
     plain_host_array,
@@ -42,7 +43,7 @@ def host_greedy(host: np.ndarray, charset: str) -> list[str]:
     comparisons; compiled, the call costs about what its arithmetic does at every size.
     """
     t, n, _ = host.shape
-    return kernel_texts(charset, n, t, "greedy_rows", host)
+    return kernel_texts(charset, n, t, compiled().greedy_rows, host)
 
 
 def greedy_decode(
