@@ -274,3 +274,24 @@ def test_the_fast_path_limits_sit_below_the_refusals():
         chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)),
         chunk(b"IHDR", struct.pack(">IIBBBBB", 10_000, 10_000, 8, 0, 0, 0, 0)))
     assert png_gray(huge, 32, 128) is None  # left to Pillow and check_size
+
+
+def test_branch_free_paeth_equals_the_textbook_predictor_everywhere():
+    """All 256^3 (a, b, c): stb_image's form against the PNG spec's."""
+    import numba
+
+    from crnn.data._png_kernels import _paeth
+
+    @numba.njit
+    def mismatches() -> int:
+        bad = 0
+        for a in range(256):
+            for b in range(256):
+                for c in range(256):
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    want = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                    bad += _paeth(a, b, c) != want
+        return bad
+
+    assert mismatches() == 0

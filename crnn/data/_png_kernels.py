@@ -20,14 +20,14 @@ PRECISION_BITS = 22  # Resample.c: 32 - 8 - 2
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _paeth(a, b, c):
-    pa = abs(b - c)
-    pb = abs(a - c)
-    pc = abs(a + b - 2 * c)
-    if pa <= pb and pa <= pc:
-        return a
-    if pb <= pc:
-        return b
-    return c
+    """The Paeth predictor in stb_image's branch-free form (selects, no jumps: the textbook
+    |p - a|, |p - b|, |p - c| comparisons mispredict on noisy rows). The same value for
+    every a, b, c in 0..255 (tested against the textbook form)."""
+    thresh = c * 3 - (a + b)
+    lo = min(a, b)
+    hi = max(a, b)
+    t0 = lo if hi <= thresh else c
+    return hi if thresh <= lo else t0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -126,27 +126,42 @@ def _clip8(ss):
 def _horizontal(src, offset, bounds, k, dst):
     """Resample.c's ImagingResampleHorizontal_8bpc: ``dst`` row r from ``src`` row
     ``r + offset``."""
-    half = np.int64(1) << (PRECISION_BITS - 1)
-    for yy in range(dst.shape[0]):
-        for xx in range(dst.shape[1]):
-            xmin = bounds[xx, 0]
-            ss = half
-            for x in range(bounds[xx, 1]):
-                ss += np.int64(src[yy + offset, xmin + x]) * k[xx, x]
-            dst[yy, xx] = _clip8(ss)
+    # int32 sums, as Resample.c's: 8-bit samples times weights that add up to 2^22 fit.
+    # The rows are transposed first so that the inner loop runs over contiguous values of
+    # every row at once (vectorised), not over a few taps per output pixel.
+    half = np.int32(1) << (PRECISION_BITS - 1)
+    rows, out_w = dst.shape
+    columns = np.empty((src.shape[1], rows), np.int32)
+    for y in range(rows):
+        for x in range(src.shape[1]):
+            columns[x, y] = src[y + offset, x]
+    acc = np.empty(rows, np.int32)
+    for xx in range(out_w):
+        xmin = bounds[xx, 0]
+        acc[:] = half
+        for x in range(bounds[xx, 1]):
+            w = k[xx, x]
+            for y in range(rows):
+                acc[y] += columns[xmin + x, y] * w
+        for y in range(rows):
+            dst[y, xx] = _clip8(acc[y])
 
 
 @numba.njit(cache=True, nogil=True)
 def _vertical(src, shift, bounds, k, dst):
     """Resample.c's ImagingResampleVertical_8bpc, the bounds shifted up by ``shift``."""
-    half = np.int64(1) << (PRECISION_BITS - 1)
+    # Row by row, the taps outermost: the inner loop runs along a row (vectorised).
+    half = np.int32(1) << (PRECISION_BITS - 1)
+    acc = np.empty(dst.shape[1], np.int32)
     for yy in range(dst.shape[0]):
         ymin = bounds[yy, 0] - shift
+        acc[:] = half
+        for y in range(bounds[yy, 1]):
+            w = k[yy, y]
+            for xx in range(dst.shape[1]):
+                acc[xx] += np.int32(src[ymin + y, xx]) * w
         for xx in range(dst.shape[1]):
-            ss = half
-            for y in range(bounds[yy, 1]):
-                ss += np.int64(src[ymin + y, xx]) * k[yy, y]
-            dst[yy, xx] = _clip8(ss)
+            dst[yy, xx] = _clip8(acc[xx])
 
 
 @numba.njit(cache=True, nogil=True)

@@ -1,17 +1,16 @@
 """Encoded image bytes -> the model's (N, H, W) uint8 input, with the decoding on threads.
 
 On a 2-core machine the decoding competes with the model's forward pass for the CPU, so
-its CPU time is what counts. Profiled on captchagen's PNGs (160x60 RGB, 8-bit, ~7.5 KB),
-Pillow took ~270 µs per image: open + load ~145 µs (zlib's inflate ~80 µs of it), convert
-~8 µs, resize ~53 µs, the rest overhead. The common PNG (8-bit gray or RGB, no
-transparency, not interlaced) therefore takes :func:`crnn.data.png.png_gray`: libdeflate
-inflates 4.6x faster than zlib on these streams (zlib-ng 3x, ISA-L 1.7x; pyspng's whole
-decode was no faster than Pillow's), and the unfiltering, grayscale and bilinear resize run
-in one compiled call with Pillow's integer arithmetic, so the pixels are Pillow's, bit for
-bit. Measured side by side on a busy machine: ~1.7x less time per image than Pillow (see
-the commit that made it for figures). Everything else (JPEG, palette, 16-bit, alpha, ...,
-and any PNG the fast path is not sure of) goes through Pillow as before, so errors and
-refusals are unchanged.
+its CPU time is what counts. Pillow takes ~210 µs per captchagen PNG (160x60 RGB, 8-bit,
+~7.5 KB) to the model's 32x128 gray input, a third of it in zlib's inflate. The common PNG
+(8-bit gray or RGB, no transparency, not interlaced) therefore takes
+:func:`crnn.data.png.png_gray`: libdeflate inflates ~3x faster than zlib on these streams
+(zlib-ng and ISA-L were slower; pyspng's whole decode was no faster than Pillow's), and the
+unfiltering, grayscale and bilinear resize run in one compiled call with Pillow's integer
+arithmetic, so the pixels are Pillow's, bit for bit: ~2.4x less time per image in all
+(``pytest benchmarks/test_bench_png.py --benchmark-only --benchmark-group-by=func``).
+Everything else (JPEG, palette, 16-bit, alpha, ..., and any PNG the fast path is not sure
+of) goes through Pillow as before, so errors and refusals are unchanged.
 
 Both paths release the GIL while they work (the kernels are ``nogil``, libdeflate and
 Pillow release it), so a thread pool decodes a batch on every core, and

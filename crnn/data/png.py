@@ -107,7 +107,7 @@ def bilinear_coeffs(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray
     support = 1.0 * filterscale
     ksize = math.ceil(support) * 2 + 1
     bounds = np.zeros((out_size, 2), np.int64)
-    weights = np.zeros((out_size, ksize), np.int64)
+    weights = np.zeros((out_size, ksize), np.int32)
     ss = 1.0 / filterscale
     for xx in range(out_size):
         center = 0.0 + (xx + 0.5) * scale

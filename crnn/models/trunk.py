@@ -35,10 +35,11 @@ class ConvBNPool(nn.Sequential):
     In training, BN normalises the conv's output y = w . p (p: the input patch under each
     output pixel) with its batch mean w . E[p] and variance w^T Cov(p) w. For a small patch
     (the first layer's 3 x 3 of one channel) those come from a 9 x 9 covariance of the
-    input's patches, so BN's passes over the layer's largest activation (forward and
-    backward, ~15% of a crnn-small step on the CPU) become a conv with folded weights and a
-    bias, and autograd differentiates the folded weights through the statistics: the same
-    function and gradients, and the same running statistics. It applies when the input
+    input's patches, so BN's passes over the network's largest activation (forward and
+    backward) become a conv with folded weights and a bias, and autograd differentiates the
+    folded weights through the statistics: the same function and gradients, and the same
+    running statistics. A crnn-small training step on the CPU is ~6-9% faster
+    (``benchmarks/test_bench_train_step.py``). It applies when the input
     needs no gradient (the statistics treat it as a constant), as the model's input does;
     otherwise, and in evaluation, the layers run one after the other.
     """
