@@ -46,5 +46,8 @@ def test_training_steps_reuse_their_memory():
 
     if not keep_freed_memory():
         pytest.skip("not glibc")
-    off, on = _faults("off"), _faults("on")
+    # Medians of three fresh processes each: one process's count varies with what else the
+    # machine does (seen here: 100k-225k faults without the setting, 3k-14k with it).
+    off = sorted(_faults("off") for _ in range(3))[1]
+    on = sorted(_faults("on") for _ in range(3))[1]
     assert on < 0.5 * off, (on, off)
