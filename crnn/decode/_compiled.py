@@ -28,6 +28,7 @@ _LOG_HALF = math.log(0.5)
 _DECIDED = _LOG_HALF + 1e-4  # a share above decides a row; the margin covers rounding
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)  # a text's hash: h * M + class, wrapping
 _EXP_MINUS_12 = math.exp(-12.0)
+_LOG_2_UP = 0.7  # log(2) and then some: above any rounding of a logaddexp's term
 _NEGLIGIBLE = -37.0  # log of a relative term below float64 resolution (see _logaddexp)
 
 
@@ -282,8 +283,9 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
     beam = np.empty(w, dtype=np.int64)
     p_blank = np.empty(w)
     p_symbol = np.empty(w)
-    p_total = np.empty(w)  # per beam, logaddexp(p_blank, p_symbol): computed once a frame
-    beam[0], p_blank[0], p_symbol[0], position[0] = 0, 0.0, -np.inf, 0
+    # Per beam, logaddexp(p_blank, p_symbol): kept from the selection, which computed it.
+    p_total = np.empty(w)
+    beam[0], p_blank[0], p_symbol[0], p_total[0], position[0] = 0, 0.0, -np.inf, 0.0, 0
     live = 1
     # Candidates of a frame: a node (or -1 for a new text: its parent and class), the text's
     # hash and length, and the two scores.
@@ -295,7 +297,8 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
     cand_key = np.empty(m_max, dtype=np.uint64)
     cand_blank = np.empty(m_max)
     cand_symbol = np.empty(m_max)
-    cand_total = np.empty(m_max)
+    kept = np.empty(w, dtype=np.int64)  # the selection: candidate indices, best first
+    kept_total = np.empty(w)
     size = 1
     while size < 2 * m_max:
         size *= 2
@@ -327,8 +330,6 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
             sym[i] = q
         left = frames - 1 - t
         blank_lp = lp[t, r, 0]
-        for b in range(live):
-            p_total[b] = _logaddexp(p_blank[b], p_symbol[b])
         _parent_paths(lp, r, t, beam, p_blank, p_total, live, parent, last, length, position,
                       sym, ns, extra)
         if ns == 0 and lo == 0:
@@ -340,6 +341,7 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
                 if length[node] > 0:
                     p_symbol[b] = _logaddexp(p_symbol[b] + lp[t, r, last[node]], extra[b])
                 p_blank[b] = p_total[b] + blank_lp
+                p_total[b] = _logaddexp(p_blank[b], p_symbol[b])
             continue
         m = 0
         for b in range(live):
@@ -358,12 +360,13 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
                     _put(table, stamp, t + 1, key[node], n_len, i)
                     cand_node[i], cand_parent[i], cand_last[i] = node, parent[node], last[node]
                     cand_len[i], cand_key[i] = n_len, key[node]
-                    cand_blank[i], cand_symbol[i] = -np.inf, -np.inf
+                    # A new candidate takes its scores as they are: no sums with -inf.
+                    cand_blank[i], cand_symbol[i] = total + blank_lp, stay_symbol
                 else:
                     i = slot
                     cand_node[i] = node  # the text is in the beam: keep its node
-                cand_blank[i] = _logaddexp(cand_blank[i], total + blank_lp)
-                cand_symbol[i] = _logaddexp(cand_symbol[i], stay_symbol)
+                    cand_blank[i] = _logaddexp(cand_blank[i], total + blank_lp)
+                    cand_symbol[i] = _logaddexp(cand_symbol[i], stay_symbol)
             if n_len >= hi or n_len + 1 + left < lo:
                 continue
             for s in range(ns):
@@ -378,24 +381,40 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
                     _put(table, stamp, t + 1, h, n_len + 1, i)
                     cand_node[i], cand_parent[i], cand_last[i] = -1, node, q
                     cand_len[i], cand_key[i] = n_len + 1, h
-                    cand_blank[i], cand_symbol[i] = -np.inf, -np.inf
+                    cand_blank[i], cand_symbol[i] = -np.inf, score
                 else:
-                    i = slot
-                cand_symbol[i] = _logaddexp(cand_symbol[i], score)
-        # Keep the ``width`` best candidates: a selection over a few dozen, no allocation.
+                    cand_symbol[slot] = _logaddexp(cand_symbol[slot], score)
+        # Keep the ``width`` best candidates, best first, the lower index first among equals.
+        # One pass inserting into a sorted list of ``width``: most candidates fall below its
+        # last entry at one comparison, where picking the best ``width`` times would rescan
+        # them all. NaN totals rank as an argmax scan from the first candidate ranks them:
+        # the first candidate's first, any other's never.
+        n_kept = 0
         for i in range(m):
-            cand_total[i] = _logaddexp(cand_blank[i], cand_symbol[i])
+            blank, symbol = cand_blank[i], cand_symbol[i]
+            # A sum of two terms is at most the larger plus log(2): a candidate that falls
+            # below the full list even so is dropped without computing its sum.
+            if n_kept == w and max(blank, symbol) + _LOG_2_UP <= kept_total[w - 1]:
+                continue
+            v = _logaddexp(blank, symbol)
+            if v == -np.inf or (v != v and i > 0):
+                continue
+            if n_kept < w:
+                j = n_kept
+                n_kept += 1
+            elif v > kept_total[w - 1]:
+                j = w - 1
+            else:
+                continue
+            while j > 0 and kept_total[j - 1] < v:
+                kept[j], kept_total[j] = kept[j - 1], kept_total[j - 1]
+                j -= 1
+            kept[j], kept_total[j] = i, v
         for b in range(live):
             position[beam[b]] = -1
         live = 0
-        for _ in range(min(m, w)):
-            i = 0
-            for j in range(1, m):
-                if cand_total[j] > cand_total[i]:
-                    i = j
-            if cand_total[i] == -np.inf:
-                break
-            cand_total[i] = -np.inf  # taken
+        for j in range(n_kept):
+            i = kept[j]
             node = cand_node[i]
             if node < 0:  # a new text: a new node of the tree
                 node = used
@@ -403,6 +422,7 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
                 parent[node], last[node] = cand_parent[i], cand_last[i]
                 length[node], key[node] = cand_len[i], cand_key[i]
             beam[live], p_blank[live], p_symbol[live] = node, cand_blank[i], cand_symbol[i]
+            p_total[live] = kept_total[j]
             position[node] = live
             live += 1
         if live == 0:
@@ -411,7 +431,7 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
     # The k best texts of at least ``lo`` symbols.
     finals = np.empty(live)
     for b in range(live):
-        finals[b] = _logaddexp(p_blank[b], p_symbol[b])
+        finals[b] = p_total[b]
         if length[beam[b]] < lo:
             finals[b] = -np.inf
     order = np.argsort(-finals, kind="mergesort")
