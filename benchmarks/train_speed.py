@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--new-amp", choices=("auto", "on", "off"), default="auto",
-                   help="--amp of the new side only (on: bf16 autocast on the CPU, the LSTM "
-                   "in float32); the old side keeps its default")
+                   help="--amp of the new side only (auto: bf16 autocast on CPUs with native "
+                   "bf16, the LSTM in float32); the old side keeps its default (float32)")
     p.add_argument("--out", required=True, help="writes OUT.md and OUT.json")
     args = p.parse_args(argv)
     if args.repeats < 1 or args.epochs < 1 or args.train < 64:
@@ -110,8 +110,10 @@ def _train(tree: Path, data: Path, out: Path, args: argparse.Namespace, extra: d
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     if not Path(summary["code"]).resolve().is_relative_to(tree.resolve()):
         raise SystemExit(f"the run for {tree} imported {summary['code']} instead")
-    return {k: summary[k] for k in ("images_per_s", "steps", "train_seconds",
+    kept = {k: summary[k] for k in ("images_per_s", "steps", "train_seconds",
                                      "best_val_sequence_accuracy", "data_wait_fraction")}
+    # Older code did not record it: it never autocast on the CPU.
+    return {**kept, "autocast": summary.get("autocast", "float32")}
 
 
 def _summarise(runs: list[dict], args: argparse.Namespace) -> dict:
@@ -151,10 +153,10 @@ def _write(out: Path, result: dict, args: argparse.Namespace, argv: list[str] | 
         f"batch {args.batch_size}) on each side; runs alternate old/new, then new/old. "
         "images/s counts training steps only (evaluation excluded).",
         "",
-        "| run | side | images/s | val sequence accuracy | data wait |",
-        "|---|---|---:|---:|---:|",
+        "| run | side | autocast | images/s | val sequence accuracy | data wait |",
+        "|---|---|---|---:|---:|---:|",
     ]
-    lines += [f"| {r['repeat']} | {r['side']} | {r['images_per_s']:.1f} | "
+    lines += [f"| {r['repeat']} | {r['side']} | {r['autocast']} | {r['images_per_s']:.1f} | "
               f"{r['best_val_sequence_accuracy']:.4f} | {r['data_wait_fraction']:.3f} |"
               for r in result["runs"]]
     lines += [

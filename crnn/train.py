@@ -31,7 +31,7 @@ from crnn.data.shards import ShardBatches, is_shard_pattern, open_shards, read_a
 from crnn.data.sources import Samples, load_samples, split
 from crnn.distributed import Dist, agree, barrier, init_distributed, shutdown
 from crnn.evaluate import evaluate
-from crnn.inference import Reader, pick_device
+from crnn.inference import Reader, amp_by_default, pick_device
 from crnn.labels import charset_from_labels, check_labels
 from crnn.models import SIZES, ModelConfig, create_model
 from crnn.models.config import MODEL_NAMES
@@ -93,7 +93,8 @@ class TrainConfig:
     augment: str = knob("auto", "auto: on for folders of real images, off for generated.",
                         choices=ON_OFF)
     device: str = knob("auto", "Where to train.", choices=DEVICES)
-    amp: str = knob("auto", "Mixed precision (auto: on for CUDA).", choices=ON_OFF)
+    amp: str = knob("auto", "Mixed precision (auto: on for CUDA and for CPUs with native "
+                    "bfloat16).", choices=ON_OFF)
     channels_last: str = knob("auto", "Channels-last memory (auto: on).", choices=ON_OFF)
     # numpy's RandomState (the validation split) takes seeds below 2**32
     seed: int = knob(0, "Random seed.", lo=0, hi=2**31 - 1)
@@ -398,7 +399,7 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
     if not cuda:
         keep_freed_memory()  # process-wide: see plumbing/allocator.py
     channels_last = cfg.channels_last != "off"
-    amp = cfg.amp == "on" or (cfg.amp == "auto" and cuda)
+    amp = cfg.amp == "on" or (cfg.amp == "auto" and amp_by_default(device))
     amp_dtype = torch.bfloat16 if not cuda or torch.cuda.is_bf16_supported() else torch.float16
     model = create_model(config).to(device)
     if cfg.init and resume is None:
@@ -529,7 +530,8 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
     data.train.close()
     if bar is not None:
         bar.close()
-    return _finish(out, config, state, d, device) if d.main else {}
+    precision = str(amp_dtype if amp else torch.float32).removeprefix("torch.")
+    return _finish(out, config, state, d, device, precision) if d.main else {}
 
 
 def _timed(batches: Iterable, state: State) -> Iterator:
@@ -579,12 +581,13 @@ class _Window:
                 "img_s": f"{s['images_per_s']:.0f}"}
 
 
-def _finish(out: Path, config: ModelConfig, state: State, d: Dist, device: torch.device
-            ) -> dict:
+def _finish(out: Path, config: ModelConfig, state: State, d: Dist, device: torch.device,
+            precision: str) -> dict:
     compute = max(1e-9, state.elapsed - state.eval_seconds)
     summary = {
         "model": config.name, "size": config.size, "charset": config.charset,
         "input": [config.height, config.width], "device": device.type, "world_size": d.world,
+        "autocast": precision,  # the convolutions' precision (the LSTM stays float32)
         "steps": state.step, "train_seconds": state.elapsed, "images_seen": state.images,
         "images_per_s": state.images / compute,
         # Time the accelerator (or CPU) sat waiting for data: near 0 means compute-bound.

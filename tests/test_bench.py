@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -228,6 +230,28 @@ def test_decode_speed_writes_a_dated_report(tmp_path, capsys):
     assert md.startswith("# CTC decoding speed") and doc["command"] in md
     assert not list(out.parent.glob(".*.tmp"))  # written atomically
 
+def test_decode_speed_times_the_contenders_in_turns():
+    """A slow spell of the machine must fall on every contender, not on the one being timed:
+    the contenders alternate, and each gets its own median."""
+    from crnn.bench import decode_speed
+
+    order: list[str] = []
+
+    def contender(name: str, seconds: float):
+        def call(i: int) -> None:
+            order.append(name)
+            time.sleep(seconds)
+        return call
+
+    got = decode_speed._interleaved_seconds_per_call(
+        [(contender("a", 0.002), 2), (contender("b", 0.004), 1)], min_seconds=0.05,
+        turn_seconds=0.01)
+    assert got[0] == pytest.approx(0.002, rel=0.5) and got[1] == pytest.approx(0.004, rel=0.5)
+    switches = sum(x != y for x, y in itertools.pairwise(order))
+    assert switches >= 4  # several turns each, not one block per contender
+    assert order.count("a") >= 3 * 2 and order.count("b") >= 3
+
+
 def test_decode_speed_decodes_a_models_outputs_and_times_bytes_end_to_end(tmp_path):
     from crnn.bench import decode_speed
     from crnn.checkpoint import save_checkpoint
@@ -252,6 +276,9 @@ def test_decode_speed_decodes_a_models_outputs_and_times_bytes_end_to_end(tmp_pa
     assert e2e["batch_size"] == 32 and e2e["pipelined_images_per_s"] > 0
     assert e2e["pipelined_vs_model"] == pytest.approx(
         e2e["pipelined_images_per_s"] / e2e["model_images_per_s"])
+    assert e2e["pool_images_per_s"] > 0 and e2e["pool_model_images_per_s"] > 0
+    assert e2e["bytes_vs_model"] == pytest.approx(max(
+        e2e["pipelined_images_per_s"], e2e["pool_images_per_s"]) / e2e["model_images_per_s"])
     assert "End to end at batch 32" in out.with_suffix(".md").read_text()
 
 

@@ -73,6 +73,24 @@ def test_same_seed_same_weights_on_cpu(tmp_path, tiny_dataset):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_amp_auto_on_the_cpu_follows_native_bf16(tmp_path, tiny_dataset, monkeypatch,
+                                                native_bf16):
+    """Emulated bf16 is slower than float32: auto autocasts only where the CPU has it."""
+    import crnn.inference
+
+    monkeypatch.setattr(crnn.inference, "_cpu_has_native_bf16", lambda: native_bf16)
+    cfg = dict(data=str(tiny_dataset), model="crnn", size="tiny", epochs=1, batch_size=16,
+               progress=False, device="cpu")
+    auto = train(TrainConfig(out=str(tmp_path / "auto"), **cfg))
+    off = train(TrainConfig(out=str(tmp_path / "off"), amp="off", **cfg))
+    on = train(TrainConfig(out=str(tmp_path / "on"), amp="on", **cfg))
+    assert auto["autocast"] == ("bfloat16" if native_bf16 else "float32")
+    assert (off["autocast"], on["autocast"]) == ("float32", "bfloat16")
+    a, b = (read_checkpoint(tmp_path / r / "last.ckpt")["model"] for r in ("off", "on"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # autocast did change the arithmetic
+
+
 def test_run_directory_holds_checkpoints_log_curve_and_config(tmp_path, tiny_dataset):
     out = tmp_path / "run"
     summary = train(TrainConfig(data=str(tiny_dataset), out=str(out), model="cnn-fixed",

@@ -53,3 +53,31 @@ def test_batches_decode_in_order_and_stream_one_ahead():
 def test_a_corrupt_image_raises_from_the_batch():
     with BytesDecoder(32, 128, threads=2) as decoder, pytest.raises(OSError):
         decoder.decode([encoded("RGB", (160, 60), seed=0), b"not an image"])
+
+
+def test_reader_pool_reads_what_the_reader_reads_in_order_and_restores_torch_threads(
+        tmp_path):
+    import torch
+
+    from crnn.checkpoint import save_checkpoint
+    from crnn.inference import Reader
+    from crnn.models import ModelConfig, create_model
+    from crnn.reader_pool import ReaderPool
+
+    torch.manual_seed(0)
+    config = ModelConfig(name="crnn", charset="0123456789abc", size="tiny")
+    save_checkpoint(tmp_path / "m.ckpt", create_model(config), config, {})
+    reader = Reader.from_checkpoint(tmp_path / "m.ckpt", "cpu")
+    blobs = [encoded("RGB", (160, 60), seed=i) for i in range(11)]
+    batches = [blobs[:4], blobs[4:8], blobs[8:], blobs[2:5], blobs[:1]]
+    expected = [[r.text for r in reader.read(b)] for b in batches]
+    assert len({t for texts in expected for t in texts}) > 1  # not all one reading
+    threads = torch.get_num_threads()
+    with ReaderPool(reader, workers=2) as pool:
+        assert torch.get_num_threads() == 1
+        assert list(pool.map(batches)) == expected
+        images = [pool.images(b) for b in batches]
+        assert list(pool.map(images)) == expected  # decoded images take the same path
+    assert torch.get_num_threads() == threads
+    with ReaderPool(reader, workers=2) as pool, pytest.raises(OSError):
+        list(pool.map([blobs[:2], [b"not an image"]]))

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from crnn.data.decode_bytes import gray_from_bytes
-from crnn.data.images import MAX_PIXELS, load_gray, to_gray
+from crnn.data.images import MAX_PIXELS, OversizedImage, load_gray, to_gray
 from crnn.data.png import (
     FAST_MAX_PIXELS,
     _vertical_first,
@@ -274,6 +274,9 @@ def test_the_fast_path_limits_sit_below_the_refusals():
         chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)),
         chunk(b"IHDR", struct.pack(">IIBBBBB", 10_000, 10_000, 8, 0, 0, 0, 0)))
     assert png_gray(huge, 32, 128) is None  # left to Pillow and check_size
+    # Bytes and files share one path, so both refuse it from the header, before decoding.
+    with pytest.raises(OversizedImage, match="more than the"):
+        gray_from_bytes(huge, 32, 128)
 
 
 def test_branch_free_paeth_equals_the_textbook_predictor_everywhere():

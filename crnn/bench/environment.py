@@ -42,6 +42,8 @@ def environment(threads: int | None = None) -> dict:
     """A flat description of the machine and software, for the report's environment table."""
     import torch
 
+    from crnn.inference import amp_by_default
+
     cuda = torch.cuda.is_available()
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -49,6 +51,9 @@ def environment(threads: int | None = None) -> dict:
         "cpu_cores": os.cpu_count(),
         "torch_threads": threads if threads is not None else torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if cuda else "none",
+        # What `crnn train --amp auto` does on this CPU (the suites train with auto).
+        "cpu_training_autocast": "bfloat16" if amp_by_default(torch.device("cpu"))
+        else "float32",
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch": torch.__version__,

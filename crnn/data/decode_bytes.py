@@ -1,14 +1,13 @@
 """Encoded image bytes -> the model's (N, H, W) uint8 input, with the decoding on threads.
 
 On a 2-core machine the decoding competes with the model's forward pass for the CPU, so
-its CPU time is what counts. Pillow takes ~210 µs per captchagen PNG (160x60 RGB, 8-bit,
-~7.5 KB) to the model's 32x128 gray input, a third of it in zlib's inflate. The common PNG
-(8-bit gray or RGB, no transparency, not interlaced) therefore takes
-:func:`crnn.data.png.png_gray`: libdeflate inflates ~3x faster than zlib on these streams
-(zlib-ng and ISA-L were slower; pyspng's whole decode was no faster than Pillow's), and the
-unfiltering, grayscale and bilinear resize run in one compiled call with Pillow's integer
-arithmetic, so the pixels are Pillow's, bit for bit: ~2.4x less time per image in all
-(``pytest benchmarks/test_bench_png.py --benchmark-only --benchmark-group-by=func``).
+its CPU time is what counts. The common PNG (8-bit gray or RGB, no transparency, not
+interlaced) therefore takes :func:`crnn.data.png.png_gray`: libdeflate inflates these
+streams faster than zlib (zlib-ng and ISA-L were slower; pyspng's whole decode was no faster
+than Pillow's), and the unfiltering, grayscale and bilinear resize run in one compiled call
+with Pillow's integer arithmetic, so the pixels are Pillow's, bit for bit, for less CPU per
+image (``pytest benchmarks/test_bench_png.py --benchmark-only --benchmark-group-by=func``
+measures both paths side by side).
 Everything else (JPEG, palette, 16-bit, alpha, ..., and any PNG the fast path is not sure
 of) goes through Pillow as before, so errors and refusals are unchanged.
 
@@ -19,42 +18,21 @@ Candidates rejected: ``draft`` (JPEG only, and it changes pixels), ``reduce`` (i
 factors only: 160x60 -> 128x32 is not), ``cv2.imdecode`` (another dependency, and OpenCV's
 gray weights and resize give other pixels than training saw).
 
-Pixels are those of :func:`crnn.data.images.to_gray` for every mode: the common ones (L,
-RGB) take a short path with the same two Pillow calls, the others go through ``to_gray``.
+Pixels are those of :func:`crnn.data.images.to_gray` for every mode
+(:func:`crnn.data.images.gray_from_bytes`, which reading files shares).
 """
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
-from crnn.data.images import to_gray
-from crnn.data.png import png_gray
-
-COMMON_MODES = ("L", "RGB")
-
-
-def gray_from_bytes(blob: bytes, height: int, width: int) -> np.ndarray:
-    """One encoded image -> (H, W) uint8, the pixels ``to_gray`` gives."""
-    fast = png_gray(blob, height, width)
-    if fast is not None:
-        return fast
-    with Image.open(io.BytesIO(blob)) as im:
-        if im.mode not in COMMON_MODES:
-            return to_gray(im, height, width)
-        gray = im.convert("L") if im.mode != "L" else im
-        if gray.size != (width, height):
-            gray = gray.resize((width, height), Image.Resampling.BILINEAR)
-        else:
-            gray.load()
-        return np.asarray(gray, dtype=np.uint8)
+from crnn.data.images import gray_from_bytes
 
 
 class BytesDecoder:

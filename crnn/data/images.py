@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import multiprocessing as mp
 import os
 import warnings
@@ -77,36 +78,53 @@ def check_size(image: Image.Image) -> None:
                              "may have")
 
 
-def _png_bytes(path: str | Path) -> bytes | None:
-    """The file's bytes if it looks like a PNG the fast path may read, else None (then
-    Pillow opens it, and says what is wrong with it)."""
-    from crnn.data.png import FAST_MAX_BYTES, SIGNATURE
-
-    try:
-        with open(path, "rb") as f:
-            if f.read(len(SIGNATURE)) != SIGNATURE:
-                return None
-            blob = SIGNATURE + f.read(FAST_MAX_BYTES)
-    except OSError:
-        return None
-    return blob if len(blob) <= FAST_MAX_BYTES else None
+COMMON_MODES = ("L", "RGB")
 
 
-def load_gray(path: str | Path, height: int, width: int) -> np.ndarray:
-    """An image file -> (H, W) uint8 (:func:`to_gray`); the common PNGs take the fast path
-    of :mod:`crnn.data.png` (the same pixels), the rest Pillow, which also refuses the
-    oversized and the corrupt."""
+def gray_from_bytes(blob: bytes, height: int, width: int) -> np.ndarray:
+    """An encoded image -> (H, W) uint8, the pixels :func:`to_gray` gives.
+
+    The common PNGs take the fast path of :mod:`crnn.data.png` (the same pixels); the rest
+    Pillow, which also refuses the corrupt, after :func:`check_size` has refused the
+    oversized from the header. L and RGB images take a short path with the same two Pillow
+    calls as ``to_gray``.
+    """
     from crnn.data.png import png_gray
 
-    blob = _png_bytes(path)
-    fast = png_gray(blob, height, width) if blob is not None else None
+    fast = png_gray(blob, height, width)
     if fast is not None:
         return fast
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_size decides
-        im = Image.open(path)
+        im = Image.open(io.BytesIO(blob))
     with im:
         check_size(im)  # before load(): the header is read, the pixels are not
+        if im.mode not in COMMON_MODES:
+            return to_gray(im, height, width)
+        gray = im.convert("L") if im.mode != "L" else im
+        if gray.size != (width, height):
+            gray = gray.resize((width, height), Image.Resampling.BILINEAR)
+        else:
+            gray.load()
+        return np.asarray(gray, dtype=np.uint8)
+
+
+# A file up to this size is read whole and decoded from its bytes (the PNG fast path needs
+# them); a larger one is left to Pillow, which reads no more than its header to refuse it.
+READ_WHOLE_BYTES = 16 << 20
+
+
+def load_gray(path: str | Path, height: int, width: int) -> np.ndarray:
+    """An image file -> (H, W) uint8: :func:`gray_from_bytes` of its bytes, read once."""
+    with open(path, "rb") as f:
+        blob = f.read(READ_WHOLE_BYTES + 1)
+    if len(blob) <= READ_WHOLE_BYTES:
+        return gray_from_bytes(blob, height, width)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_size decides
+        im = Image.open(path)
+    with im:
+        check_size(im)
         im.load()
         return to_gray(im, height, width)
 

@@ -58,7 +58,7 @@ def _logaddexp(a, b):
     # exp() and log1p() are the search's costliest operations, and many of its sums add a
     # term many nats below the other (a text's paths that end in its last symbol fade within
     # a few blank frames): below e^-37 = 8.5e-17 the term moves the float64 result by an ulp
-    # at most, so it is dropped without computing it (~7% of a searched row).
+    # at most, so it is dropped without computing it.
     if b == -np.inf or b - a < _NEGLIGIBLE:
         return a
     return a + math.log1p(math.exp(b - a))
@@ -116,9 +116,9 @@ def bound_row(lp, r, frames, path, labels, near, alpha, need_score):
     computes it, in the linear domain relative to each frame's best class, except that a
     class more than 12 nats below its frame's best counts as 0 for the text (fewer
     alignments: a lower bound) and as e^-12 for the row's total (an upper bound). On a
-    trained crnn-small's outputs this decides 99% of the rows (every row whose text holds
+    trained crnn-small's outputs this decides nearly every row (every row whose text holds
     more than half of the probability there), where a bound from alignments that factor
-    over frames decided 92%: the rest need a search, ~5x a row's bound.
+    over frames decided fewer; the rest need a search, several times a row's bound.
     """
     c = lp.shape[2]
     n = 0
@@ -150,7 +150,7 @@ def bound_row(lp, r, frames, path, labels, near, alpha, need_score):
         best_sum += best
     if not need_score and -math.log(mass_all) > _DECIDED:
         # The best path alone holds more than half of the probability, so its text does
-        # (on 3/4 of crnn-small's rows): a caller that wants only the text skips the sum.
+        # (on most of a trained model's rows): a caller that wants only the text skips the sum.
         return -math.log(mass_all), best_sum, n
     # alpha[s]: the forward variable of state s (even: a blank, odd: labels[s // 2]), divided
     # by the product of the frames' best probabilities. Only the band [lo, hi] of states
@@ -230,7 +230,7 @@ def beam_texts(lp, width, log_cutoff, top_k, out):
             for j in range(length, t_max):
                 out[r, j] = 0
         else:
-            # The search's output arrays only for the rows it runs on (1% of a trained
+            # The search's output arrays only for the rows it runs on (few of a trained
             # model's): at batch 1 each allocation is a visible share of a decided row.
             ids = np.zeros((1, t_max), dtype=np.int64)
             scores = np.full(1, -np.inf)
@@ -275,8 +275,7 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
     length = np.empty(nodes, dtype=np.int64)
     key = np.empty(nodes, dtype=np.uint64)
     # Where each node sits in the beam, -1 if it is not there: finding a beam's parent is
-    # then one lookup, not a scan of the beam (with the totals computed once a frame, ~8%
-    # of a searched row on crnn-small's outputs).
+    # then one lookup, not a scan of the beam.
     position = np.full(nodes, -1, dtype=np.int64)
     parent[0], last[0], length[0], key[0] = -1, 0, 0, np.uint64(0)
     used = 1
