@@ -17,10 +17,9 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import numpy as np
 import torch
 
-from crnn.data.images import gray_from_bytes
+from crnn.data.images import gray_batch
 from crnn.export import onnx_bytes
 from crnn.inference import Reader, onnx_session
 from plumbing.errors import UsageError
@@ -69,8 +68,7 @@ class ReaderPool:
     def images(self, blobs: Sequence[bytes]) -> torch.Tensor:
         """Encoded images -> ``(N, H, W)`` uint8 at the model's size, on the calling thread."""
         cfg = self.reader.config
-        return torch.from_numpy(np.stack([gray_from_bytes(b, cfg.height, cfg.width)
-                                          for b in blobs]))
+        return torch.from_numpy(gray_batch(blobs, cfg.height, cfg.width))
 
     def _read(self, batch: Sequence[bytes] | torch.Tensor) -> list[str]:
         reader = self._worker_reader()

@@ -347,8 +347,8 @@ def end_to_end(checkpoint: Path, blobs: list[bytes], batch: int = 32,
                min_seconds: float = 2.0, calls: int = 24, rounds: int = 5) -> dict:
     """From PNG bytes to texts at ``batch`` on the CPU, against forward + decoding alone.
 
-    :func:`crnn.bench.throughput.measure_reader`'s row (onnxruntime, the CPU default: the
-    stages one by one), plus four rates measured in alternating rounds of ``calls`` batches
+    :func:`crnn.bench.throughput.measure_stages`'s row (onnxruntime, the CPU default: the
+    stages one by one), with four rates measured in alternating rounds of ``calls`` batches
     (medians over ``rounds``), so that a slow spell of the machine hits them alike:
     ``model_images_per_s`` (the Reader's forward + decoding on images decoded beforehand),
     ``pipelined_images_per_s`` (bytes -> texts, the next batch decoding on a thread pool
@@ -357,42 +357,47 @@ def end_to_end(checkpoint: Path, blobs: list[bytes], batch: int = 32,
     taking whole batches) and ``pool_model_images_per_s`` (the pool on decoded images).
     ``bytes_vs_model``: the faster way from bytes over ``model_images_per_s``.
     """
-    from crnn.bench.throughput import measure_reader
+    from crnn.bench.throughput import measure_stages, with_rates
     from crnn.data.decode_bytes import BytesDecoder
     from crnn.inference import Reader
     from crnn.reader_pool import ReaderPool
 
     reader = Reader.from_checkpoint(checkpoint, "cpu")
-    row = measure_reader(reader, blobs, batch, warmup=5, repeats=20, min_seconds=min_seconds)
     work = [blobs[i % len(blobs)] for i in range(batch)]
     cfg = reader.config
-    with BytesDecoder(cfg.height, cfg.width) as decoder, ReaderPool(reader) as pool:
-        images = pool.images(work)
-        pool.warm()
+    with BytesDecoder(cfg.height, cfg.width) as decoder:
+        # The stages before the pool opens: it runs torch single-threaded while open.
+        row = measure_stages(reader, decoder, work, warmup=5, repeats=20,
+                             min_seconds=min_seconds)
+        with ReaderPool(reader) as pool:
+            images = pool.images(work)
+            pool.warm()
 
-        def model() -> None:
-            for _ in range(calls):
-                reader.decode(reader.forward(images))
+            def model() -> None:
+                for _ in range(calls):
+                    reader.decode(reader.forward(images))
 
-        def pipelined() -> None:
-            for x in decoder.stream([work] * calls):
-                reader.decode(reader.forward(x))
+            def pipelined() -> None:
+                for x in decoder.stream([work] * calls):
+                    reader.decode(reader.forward(x))
 
-        ways = {"model": model, "pipelined": pipelined,
-                "pool": lambda: list(pool.map([work] * calls)),
-                "pool_model": lambda: list(pool.map([images] * calls))}
-        rates: dict[str, list[float]] = {name: [] for name in ways}
-        for way in ways.values():
-            way()  # warm-up
-        for _ in range(rounds):
-            for name, way in ways.items():
-                start = time.perf_counter()
-                way()
-                rates[name].append(batch * calls / (time.perf_counter() - start))
+            ways = {"model": model, "pipelined": pipelined,
+                    "pool": lambda: list(pool.map([work] * calls)),
+                    "pool_model": lambda: list(pool.map([images] * calls))}
+            rates: dict[str, list[float]] = {name: [] for name in ways}
+            for way in ways.values():
+                way()  # warm-up
+            for _ in range(rounds):
+                for name, way in ways.items():
+                    start = time.perf_counter()
+                    way()
+                    rates[name].append(batch * calls / (time.perf_counter() - start))
     med = {f"{name}_images_per_s": statistics.median(v) for name, v in rates.items()}
     best = max(med["pipelined_images_per_s"], med["pool_images_per_s"])
-    return {**row, **med, "rounds": rounds, "calls_per_round": calls,
-            "pipelined_vs_model": med["pipelined_images_per_s"] / med["model_images_per_s"],
+    return {**with_rates(row, med["model_images_per_s"], med["pipelined_images_per_s"]),
+            "pool_images_per_s": med["pool_images_per_s"],
+            "pool_model_images_per_s": med["pool_model_images_per_s"],
+            "rounds": rounds, "calls_per_round": calls,
             "pool_vs_model": med["pool_images_per_s"] / med["model_images_per_s"],
             "pool_vs_pool_model": med["pool_images_per_s"] / med["pool_model_images_per_s"],
             "bytes_vs_model": best / med["model_images_per_s"]}

@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from crnn.data.decode_bytes import BytesDecoder, gray_from_bytes
+from crnn.data.decode_bytes import BytesDecoder
+from crnn.data.images import gray_batch
 from crnn.inference import Reader
 
 
 def preprocess(blobs: Sequence[bytes], height: int, width: int) -> torch.Tensor:
     """Encoded images -> ``(N, H, W)`` uint8 (PNG/JPEG decoding, grayscale, resize), serially."""
-    return torch.from_numpy(np.stack([gray_from_bytes(b, height, width) for b in blobs]))
+    return torch.from_numpy(gray_batch(blobs, height, width))
 
 
 class _Timer:
@@ -53,34 +54,38 @@ def measure_reader(reader: Reader, blobs: Sequence[bytes], batch_size: int, warm
     """
     cfg = reader.config
     batch = [blobs[i % len(blobs)] for i in range(batch_size)]
+    with BytesDecoder(cfg.height, cfg.width) as decoder:
+        row = measure_stages(reader, decoder, batch, warmup, repeats, min_seconds)
+        pipelined = _pipelined(reader, decoder, batch, row["repeats"])
+    model_rate = batch_size / (row["forward_ms"] + row["decode_ms"]) * 1e3
+    return with_rates(row, model_rate, pipelined)
+
+
+def measure_stages(reader: Reader, decoder: BytesDecoder, batch: Sequence[bytes], warmup: int,
+                   repeats: int, min_seconds: float = 1.0) -> dict:
+    """:func:`measure_reader`'s row without its model-only and pipelined rates: ``batch``
+    read serially from bytes to texts, ``decoder`` preprocessing it, the stages timed apart."""
     timer = _Timer(reader.device)
     stages: dict[str, list[float]] = {"preprocess": [], "forward": [], "decode": [], "total": []}
-    with BytesDecoder(cfg.height, cfg.width) as decoder:
-        start, i = time.perf_counter(), 0
-        while i < warmup + repeats or time.perf_counter() - start < min_seconds:
-            t0 = time.perf_counter()
-            images = decoder.decode(batch)
-            pre_ms = (time.perf_counter() - t0) * 1e3
-            out, fwd_ms = timer(lambda images=images: reader.forward(images))
-            _, dec_ms = timer(lambda out=out: reader.decode(out))
-            if i == warmup:
-                start = time.perf_counter()  # min_seconds counts timed calls only
-            if i >= warmup:
-                stages["preprocess"].append(pre_ms)
-                stages["forward"].append(fwd_ms)
-                stages["decode"].append(dec_ms)
-                stages["total"].append(pre_ms + fwd_ms + dec_ms)
-            i += 1
-        pipelined = _pipelined(reader, decoder, batch, len(stages["total"]))
+    start, i = time.perf_counter(), 0
+    while i < warmup + repeats or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        images = decoder.decode(batch)
+        pre_ms = (time.perf_counter() - t0) * 1e3
+        out, fwd_ms = timer(lambda images=images: reader.forward(images))
+        _, dec_ms = timer(lambda out=out: reader.decode(out))
+        if i == warmup:
+            start = time.perf_counter()  # min_seconds counts timed calls only
+        if i >= warmup:
+            stages["preprocess"].append(pre_ms)
+            stages["forward"].append(fwd_ms)
+            stages["decode"].append(dec_ms)
+            stages["total"].append(pre_ms + fwd_ms + dec_ms)
+        i += 1
     med = {k: float(np.median(v)) for k, v in stages.items()}
-    model_ms = med["forward"] + med["decode"]
-    model_rate = batch_size / model_ms * 1e3
     return {
-        "batch_size": batch_size,
-        "images_per_s": batch_size / med["total"] * 1e3,
-        "model_images_per_s": model_rate,
-        "pipelined_images_per_s": pipelined,
-        "pipelined_vs_model": pipelined / model_rate,
+        "batch_size": len(batch),
+        "images_per_s": len(batch) / med["total"] * 1e3,
         "p50_ms": med["total"],
         "p95_ms": float(np.percentile(stages["total"], 95)),
         "preprocess_ms": med["preprocess"],
@@ -89,6 +94,14 @@ def measure_reader(reader: Reader, blobs: Sequence[bytes], batch_size: int, warm
         "warmup": warmup,
         "repeats": len(stages["total"]),
     }
+
+
+def with_rates(row: dict, model_rate: float, pipelined: float) -> dict:
+    """A :func:`measure_stages` row with the model-only and pipelined rates (images/s) and
+    their ratio, placed after its ``images_per_s`` as the throughput table's rows have them."""
+    return {"batch_size": row["batch_size"], "images_per_s": row["images_per_s"],
+            "model_images_per_s": model_rate, "pipelined_images_per_s": pipelined,
+            "pipelined_vs_model": pipelined / model_rate, **row}
 
 
 def _pipelined(reader: Reader, decoder: BytesDecoder, batch: list[bytes], calls: int) -> float:

@@ -6,7 +6,8 @@ import io
 import multiprocessing as mp
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,15 @@ def check_size(image: Image.Image) -> None:
                              "may have")
 
 
-COMMON_MODES = ("L", "RGB")
+@contextmanager
+def _opened(source: str | Path | io.BytesIO) -> Iterator[Image.Image]:
+    """A file or bytes opened by Pillow, once :func:`check_size` has passed its header."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_size decides
+        im = Image.open(source)
+    with im:
+        check_size(im)  # before load(): the header is read, the pixels are not
+        yield im
 
 
 def gray_from_bytes(blob: bytes, height: int, width: int) -> np.ndarray:
@@ -86,27 +95,20 @@ def gray_from_bytes(blob: bytes, height: int, width: int) -> np.ndarray:
 
     The common PNGs take the fast path of :mod:`crnn.data.png` (the same pixels); the rest
     Pillow, which also refuses the corrupt, after :func:`check_size` has refused the
-    oversized from the header. L and RGB images take a short path with the same two Pillow
-    calls as ``to_gray``.
+    oversized from the header.
     """
     from crnn.data.png import png_gray
 
     fast = png_gray(blob, height, width)
     if fast is not None:
         return fast
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_size decides
-        im = Image.open(io.BytesIO(blob))
-    with im:
-        check_size(im)  # before load(): the header is read, the pixels are not
-        if im.mode not in COMMON_MODES:
-            return to_gray(im, height, width)
-        gray = im.convert("L") if im.mode != "L" else im
-        if gray.size != (width, height):
-            gray = gray.resize((width, height), Image.Resampling.BILINEAR)
-        else:
-            gray.load()
-        return np.asarray(gray, dtype=np.uint8)
+    with _opened(io.BytesIO(blob)) as im:
+        return to_gray(im, height, width)
+
+
+def gray_batch(blobs: Sequence[bytes], height: int, width: int) -> np.ndarray:
+    """Encoded images -> (N, H, W) uint8, :func:`gray_from_bytes` of each, serially."""
+    return np.stack([gray_from_bytes(b, height, width) for b in blobs])
 
 
 # A file up to this size is read whole and decoded from its bytes (the PNG fast path needs
@@ -120,11 +122,7 @@ def load_gray(path: str | Path, height: int, width: int) -> np.ndarray:
         blob = f.read(READ_WHOLE_BYTES + 1)
     if len(blob) <= READ_WHOLE_BYTES:
         return gray_from_bytes(blob, height, width)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # check_size decides
-        im = Image.open(path)
-    with im:
-        check_size(im)
+    with _opened(path) as im:
         im.load()
         return to_gray(im, height, width)
 

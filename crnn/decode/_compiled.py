@@ -314,19 +314,7 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
             v = lp[t, r, q]
             if v < log_cutoff or v == -np.inf:
                 continue
-            if ns < kk:
-                i = ns
-                ns += 1
-            elif v > sym_score[ns - 1]:
-                i = ns - 1
-            else:
-                continue
-            while i > 0 and sym_score[i - 1] < v:  # insertion, best first; ties: lower class
-                sym_score[i] = sym_score[i - 1]
-                sym[i] = sym[i - 1]
-                i -= 1
-            sym_score[i] = v
-            sym[i] = q
+            ns = _insert_ranked(sym_score, sym, ns, kk, v, q)  # ties: the lower class first
         left = frames - 1 - t
         blank_lp = lp[t, r, 0]
         _parent_paths(lp, r, t, beam, p_blank, p_total, live, parent, last, length, position,
@@ -398,17 +386,7 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
             v = _logaddexp(blank, symbol)
             if v == -np.inf or (v != v and i > 0):
                 continue
-            if n_kept < w:
-                j = n_kept
-                n_kept += 1
-            elif v > kept_total[w - 1]:
-                j = w - 1
-            else:
-                continue
-            while j > 0 and kept_total[j - 1] < v:
-                kept[j], kept_total[j] = kept[j - 1], kept_total[j - 1]
-                j -= 1
-            kept[j], kept_total[j] = i, v
+            n_kept = _insert_ranked(kept_total, kept, n_kept, w, v, i)
         for b in range(live):
             position[beam[b]] = -1
         live = 0
@@ -443,6 +421,26 @@ def search_row(lp, r, frames, width, log_cutoff, top_k, lo, hi, k, ids, scores):
         while node > 0:
             ids[j, length[node] - 1] = last[node]
             node = parent[node]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _insert_ranked(scores, items, n, cap, v, item):
+    """Insert ``item`` of score ``v`` into the first ``n`` entries of ``scores`` / ``items``,
+    kept best first and at most ``cap`` long; returns the new count. A full list drops its
+    last entry, or the item if it scores no higher; an item goes after those scoring the
+    same, so that among equals the first inserted ranks first."""
+    if n < cap:
+        j = n
+        n += 1
+    elif v > scores[cap - 1]:
+        j = cap - 1
+    else:
+        return n
+    while j > 0 and scores[j - 1] < v:
+        scores[j], items[j] = scores[j - 1], items[j - 1]
+        j -= 1
+    scores[j], items[j] = v, item
+    return n
 
 
 @numba.njit(cache=True, nogil=True)
