@@ -43,12 +43,20 @@ def worst_examples(ev: Evaluation, labels: list[str], k: int = 16) -> list[int]:
 
 def worst_grid(paths: list[Path], labels: list[str], ev: Evaluation, k: int = 16
                ) -> Image.Image | None:
-    items = []
-    for i in worst_examples(ev, labels, k):
-        with Image.open(paths[i]) as im:
-            caption = f"{labels[i]} -> {ev.predictions[i] or '(empty)'} {ev.confidence[i]:.2f}"
-            items.append((as_gray(im).convert("RGB"), caption))  # any mode, its contrast
-    return contact_sheet(items, columns=4) if items else None
+    return mistakes_sheet([(paths[i], f"{labels[i]} -> {ev.predictions[i] or '(empty)'} "
+                                      f"{ev.confidence[i]:.2f}")
+                           for i in worst_examples(ev, labels, k)])
+
+
+def mistakes_sheet(items: list[tuple[Path, str]], columns: int = 4) -> Image.Image | None:
+    """The images with their captions (``label -> reading``) on one sheet; None if none."""
+    tiles = []
+    for path, caption in items:
+        with Image.open(path) as im:
+            tile = as_gray(im).convert("RGB")  # any mode, its contrast
+        tile.thumbnail((320, 160))  # a large scan stays a legible tile, the sheet bounded
+        tiles.append((tile, caption))
+    return contact_sheet(tiles, columns=min(columns, len(tiles))) if tiles else None
 
 
 def evaluate_path(ckpt: str | Path, data: str | Path, device: str = "auto",

@@ -64,6 +64,23 @@ def test_both_arms_at_every_k_with_the_same_budget(report):
     assert (report / "transfer.png").is_file()
 
 
+def test_the_misread_held_out_images_are_shown_for_the_largest_k(report):
+    from PIL import Image
+
+    rows = json.loads((report / "report.json").read_text())["tables"]["transfer"]["rows"]
+    md = (report / "report.md").read_text()
+    for r, name in zip(rows[1:], ["pretrained", "scratch"]):
+        wrong = r["n"] - r["correct"]
+        assert f"{r['arm']}: {wrong}" in md  # the note counts what the sheet shows
+        sheet = report / f"misread_k10_{name}.png"
+        assert sheet.is_file() == (wrong > 0)
+        if wrong:
+            assert f"]({sheet.name})" in md
+            with Image.open(sheet) as im:  # up to four columns of 120 px tiles, a row per four
+                assert im.width > min(wrong, 4) * 120
+                assert im.height > ((min(wrong, 24) + 3) // 4) * 40
+
+
 def test_fine_tuned_runs_record_the_pretrained_checkpoint(report):
     runs = report / "cache" / "runs"
     tuned = [json.loads((p / "config.json").read_text()) for p in runs.glob("transfer-finetune*")]

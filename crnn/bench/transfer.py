@@ -4,7 +4,8 @@
 captchas, drawn to the real set's own geometry (image size, charset and lengths read from
 the data, nothing named), then fine-tuned on the same K images (K = 0: as pretrained). Both
 arms get the same fine-tuning budget in steps (so results do not depend on machine load);
-the test part is every real image not trained on, with 95% Wilson intervals.
+the test part is every real image not trained on, with 95% Wilson intervals; at the largest
+K, the held-out images each arm misread are shown.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from PIL import Image
 
 from captchagen import CaptchaSpec, DatasetJob
 from captchagen.fonts import select_fonts
+from captchagen.preview import save_image
 from captchagen.style import STYLE_FONTS, STYLE_PRESETS
 from crnn.bench.figures import _legend_outside, _pyplot, _save
 from crnn.bench.report import Table
 from crnn.bench.stats import wilson
 from crnn.bench.suite import ModelPlan, TransferPlan, config_hash
 from crnn.data.sources import Samples, load_samples, split
+from crnn.evaluate import mistakes_sheet
 from crnn.train import TrainConfig
 from plumbing.errors import UsageError
 from plumbing.files import atomic_write
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from crnn.bench.runner import Bench
 
 SPLIT_SEED = 42  # the real set's usual split (scikit-learn's random_state=42)
+MAX_MISREAD = 24  # images shown per arm: enough to see a pattern, few enough to read
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ def section(b: Bench, real: Path, out: Path,
     pre_ckpt, cost = pretrain(b, plan, shape)
     model = ModelPlan(plan.model, plan.size)
     key = config_hash([str(real.resolve()), len(samples), plan.split])
-    rows = []
+    rows, misread = [], {}
     # The pretrained arm first at every K, then the baseline: its figures come first.
     arms = [("pretrained + fine-tuned", pre_ckpt), ("from scratch", None)]
     for (arm, init), k in itertools.product(arms, k_values(plan, len(pool))):
@@ -110,6 +114,8 @@ def section(b: Bench, real: Path, out: Path,
         else:
             run = finetune(b, plan, root / "train", root / "test", k, init, arm)
         m = b.evaluate(run, test)
+        misread[k, arm] = [(p, f"{t} -> {r or '(empty)'}") for p, t, r in zip(
+            load_samples(test.path).paths, m["labels"], m["predictions"]) if t != r]
         summary = json.loads((run.path / "summary.json").read_text())
         correct = round(m["sequence_accuracy"] * m["n"])
         lo, hi = wilson(correct, m["n"])
@@ -139,7 +145,34 @@ def section(b: Bench, real: Path, out: Path,
     figs = {t.key: [("Sequence accuracy on the real captchas not trained on, against the real "
                      "labels K used (95% Wilson intervals)",
                      plot_transfer(rows, out / "transfer.png"))]}
+    top = max(r["k"] for r in rows)
+    if top > 0:
+        t.notes.append(misread_note(top, {arm: misread[top, arm] for arm, _ in arms}))
+        figs[t.key] += misread_sheets(top, misread, out)
     return [t, cost_table], figs
+
+
+def misread_note(k: int, wrong: dict[str, list[tuple[Path, str]]]) -> str:
+    """How many held-out images each arm misread at ``k``, and how many both did."""
+    counts = "; ".join(f"{arm}: {len(items)}" for arm, items in wrong.items())
+    both = set.intersection(*({p for p, _ in items} for items in wrong.values()))
+    return f"Held-out images misread at K = {k}: {counts}; by every arm: {len(both)}."
+
+
+def misread_sheets(k: int, misread: dict[tuple[int, str], list[tuple[Path, str]]], out: Path
+                   ) -> list[tuple[str, str]]:
+    """One sheet per arm of the held-out images it misread at ``k`` (file order, capped)."""
+    figs = []
+    for (kk, arm), items in misread.items():
+        sheet = mistakes_sheet(items[:MAX_MISREAD]) if kk == k else None
+        if sheet is None:
+            continue
+        name = f"misread_k{k}_{'scratch' if arm == 'from scratch' else 'pretrained'}.png"
+        save_image(sheet, out / name)
+        shown = f"the first {MAX_MISREAD} of " if len(items) > MAX_MISREAD else ""
+        figs.append((f"{arm}, K = {k}: {shown}{len(items)} misread held-out images, "
+                     "label -> reading", name))
+    return figs
 
 
 def pretrain(b: Bench, plan: TransferPlan, shape: RealShape) -> tuple[Path, dict]:
