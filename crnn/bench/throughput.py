@@ -14,13 +14,7 @@ import numpy as np
 import torch
 
 from crnn.data.decode_bytes import BytesDecoder
-from crnn.data.images import gray_batch
 from crnn.inference import Reader
-
-
-def preprocess(blobs: Sequence[bytes], height: int, width: int) -> torch.Tensor:
-    """Encoded images -> ``(N, H, W)`` uint8 (PNG/JPEG decoding, grayscale, resize), serially."""
-    return torch.from_numpy(gray_batch(blobs, height, width))
 
 
 class _Timer:
