@@ -4,6 +4,7 @@ image not trained on, the synthetic data copies the real set's geometry from the
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,8 @@ def test_the_misread_held_out_images_are_shown_for_the_largest_k(report):
             with Image.open(sheet) as im:  # up to four columns of 120 px tiles, a row per four
                 assert im.width > min(wrong, 4) * 120
                 assert im.height > ((min(wrong, 24) + 3) // 4) * 40
+    both = int(re.search(r"by every arm: (\d+)\.", md).group(1))
+    assert 0 <= both <= min(r["n"] - r["correct"] for r in rows[1:])
 
 
 def test_fine_tuned_runs_record_the_pretrained_checkpoint(report):
