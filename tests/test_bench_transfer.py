@@ -12,12 +12,14 @@ import pytest
 from crnn.bench.stats import wilson
 from crnn.bench.suite import TransferPlan, load_suite
 from crnn.bench.transfer import k_values
+from plumbing.errors import UsageError
 
 SUITE = """
 name = "transfer-test"
 [transfer]
-ks = [0, 10]
+ks = [0, 10, "all"]
 split = 0.25
+folds = 2
 model = "cnn-ctc"
 size = "tiny"
 pretrain_images = 48
@@ -51,13 +53,18 @@ def report(tmp_path_factory):
 def test_both_arms_at_every_k_with_the_same_budget(report):
     tables = json.loads((report / "report.json").read_text())["tables"]
     rows = tables["transfer"]["rows"]
-    assert [(r["k"], r["arm"]) for r in rows] == [
-        (0, "pretrained + fine-tuned"), (10, "pretrained + fine-tuned"), (10, "from scratch")]
+    tuned, scratch, cv = "pretrained + fine-tuned", "from scratch", "2 folds"
+    assert [(r["k"], r["test"], r["arm"]) for r in rows] == [
+        (0, "the rest", tuned), (10, "the rest", tuned), (10, "the rest", scratch),
+        (30, "the rest", tuned), (30, "the rest", scratch), (30, cv, tuned), (30, cv, scratch)]
     for r in rows:
-        assert r["n"] == 40 - r["k"]  # every image not trained on
+        # every image not trained on; the folds pool two held-out parts of 10
+        assert r["n"] == (20 if r["test"] == cv else 40 - r["k"])
         assert r["ci_low"] <= r["accuracy"] <= r["ci_high"]
-    by_k = {(r["k"], r["arm"]): r["steps"] for r in rows}
-    assert by_k[(10, "from scratch")] == by_k[(10, "pretrained + fine-tuned")] >= 2
+        assert r["correct"] == round(r["accuracy"] * r["n"])
+    for k, test in {(r["k"], r["test"]) for r in rows if r["k"]}:
+        steps = {r["arm"]: r["steps"] for r in rows if (r["k"], r["test"]) == (k, test)}
+        assert steps[scratch] == steps[tuned] >= 2
     cost = {r["key"]: r["value"] for r in tables["transfer_pretraining"]["rows"]}
     assert cost["image size (from the real set)"] == "120x40"
     assert cost["lengths (from the real labels)"] == "4-5"
@@ -65,15 +72,30 @@ def test_both_arms_at_every_k_with_the_same_budget(report):
     assert (report / "transfer.png").is_file()
 
 
+def test_the_folds_hold_out_disjoint_parts_and_pool_them(report):
+    """Fold 0 is the split (the K = "all" run of the table); fold 1 holds out other images."""
+    rows = json.loads((report / "report.json").read_text())["tables"]["transfer"]["rows"]
+    data = next((report / "cache" / "data").glob("transfer-*/k30")).parent
+    first, second = (sorted(p.name for p in (data / d / "test").iterdir())
+                     for d in ("k30", "k30-fold1"))
+    assert len(first) == len(second) == 10 and not set(first) & set(second)
+    for arm in ("pretrained + fine-tuned", "from scratch"):
+        one, pooled = (next(r for r in rows if (r["k"], r["test"], r["arm"]) == (30, t, arm))
+                       for t in ("the rest", "2 folds"))
+        assert one["correct"] <= pooled["correct"] <= one["correct"] + 10
+
+
 def test_the_misread_held_out_images_are_shown_for_the_largest_k(report):
     from PIL import Image
 
     rows = json.loads((report / "report.json").read_text())["tables"]["transfer"]["rows"]
     md = (report / "report.md").read_text()
-    for r, name in zip(rows[1:], ["pretrained", "scratch"]):
+    cv = [r for r in rows if r["test"] == "2 folds"]
+    assert "Held-out images misread at K = 30 in 2 folds:" in md
+    for r, name in zip(cv, ["pretrained", "scratch"]):
         wrong = r["n"] - r["correct"]
         assert f"{r['arm']}: {wrong}" in md  # the note counts what the sheet shows
-        sheet = report / f"misread_k10_{name}.png"
+        sheet = report / f"misread_k30_cv_{name}.png"
         assert sheet.is_file() == (wrong > 0)
         if wrong:
             assert f"]({sheet.name})" in md
@@ -81,7 +103,7 @@ def test_the_misread_held_out_images_are_shown_for_the_largest_k(report):
                 assert im.width > min(wrong, 4) * 120
                 assert im.height > ((min(wrong, 24) + 3) // 4) * 40
     both = int(re.search(r"by every arm: (\d+)\.", md).group(1))
-    assert 0 <= both <= min(r["n"] - r["correct"] for r in rows[1:])
+    assert 0 <= both <= min(r["n"] - r["correct"] for r in cv)
 
 
 def test_fine_tuned_runs_record_the_pretrained_checkpoint(report):
@@ -89,7 +111,7 @@ def test_fine_tuned_runs_record_the_pretrained_checkpoint(report):
     tuned = [json.loads((p / "config.json").read_text()) for p in runs.glob("transfer-finetune*")]
     scratch = [json.loads((p / "config.json").read_text()) for p in runs.glob("transfer-scratch*")]
     pre = next(runs.glob("transfer-pretrain*"))
-    assert len(tuned) == 1 and len(scratch) == 1
+    assert len(tuned) == len(scratch) == 3  # K = 10, K = 30 and its second fold
     assert all(Path(c["init"]["checkpoint"]) == (pre / "last.ckpt").resolve() for c in tuned)
     assert all(c["init"] is None for c in scratch)
 
@@ -113,3 +135,9 @@ def test_wilson_interval():
 def test_k_values_resolve_all_and_clip_to_the_training_part():
     assert k_values(TransferPlan(), 936) == [0, 50, 100, 200, 936]
     assert k_values(TransferPlan(ks=(0, 500, "all")), 300) == [0, 300]
+
+
+def test_folds_need_k_all():
+    with pytest.raises(UsageError, match='add "all" to ks'):
+        TransferPlan(ks=(0, 50), folds=10)
+    assert TransferPlan(ks=(0, "all"), folds=10).folds == 10

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from crnn.checkpoint import load_model, save_checkpoint
-from crnn.data.sources import label_from_name, load_samples, split
+from crnn.data.sources import folds, label_from_name, load_samples, split
 from crnn.export import export
 from crnn.metrics import edit_ops, score
 from crnn.models import ModelConfig, create_model
@@ -47,6 +47,21 @@ def test_folder_reader_takes_labels_from_file_names(folder):
     train, val = split(s, 0.25, seed=1)
     assert len(val) == 5 and set(train.paths).isdisjoint(val.paths)
     assert split(s, 0.25, seed=1)[1].paths == val.paths
+
+
+def test_folds_hold_every_image_out_once_and_the_first_is_the_split(folder):
+    s = load_samples(folder)  # 20 images, held-out parts of 5
+    parts = folds(s, 0.25, 1, 4)
+    assert [(p.paths, q.paths) for p, q in parts[:1]] == [
+        tuple(x.paths for x in split(s, 0.25, seed=1))]
+    held = [p for _, q in parts for p in q.paths]
+    assert sorted(held) == sorted(s.paths)  # each image held out exactly once
+    for train, test in parts:
+        assert len(test) == 5 and set(train.paths) == set(s.paths) - set(test.paths)
+    last = folds(s, 0.3, 1, 4)  # 6 held out: the last part overlaps the one before it
+    assert {p for _, q in last for p in q.paths} == set(s.paths)
+    with pytest.raises(UsageError, match="use 1 to 4 folds"):
+        folds(s, 0.25, 1, 5)
 
 
 @pytest.mark.skipif(not KAGGLE.is_dir(), reason="captcha_images_v2 not present")

@@ -44,7 +44,11 @@ def test_headline_quotes_each_suite_its_seeds_and_the_transfer_curve(tmp_path):
              "ci_high": 0.3},
             {"k": 100, "arm": "pretrained + fine-tuned", "accuracy": 0.93, "ci_low": 0.91,
              "ci_high": 0.95},
-            {"k": 100, "arm": "from scratch", "accuracy": 0.0, "ci_low": 0.0, "ci_high": 0.01}]},
+            {"k": 100, "arm": "from scratch", "accuracy": 0.0, "ci_low": 0.0, "ci_high": 0.01},
+            {"k": 100, "test": "10 folds", "arm": "pretrained + fine-tuned", "n": 1040,
+             "accuracy": 0.99, "ci_low": 0.98, "ci_high": 0.995},
+            {"k": 100, "test": "10 folds", "arm": "from scratch", "n": 1040,
+             "accuracy": 0.5, "ci_low": 0.47, "ci_high": 0.53}]},
         "transfer_pretraining": {"rows": [{"key": "pretraining seconds", "value": "600.0"},
                                           {"key": "synthetic images", "value": "40000"},
                                           {"key": "synthetic style", "value": "random"}]}}}
@@ -58,6 +62,8 @@ def test_headline_quotes_each_suite_its_seeds_and_the_transfer_curve(tmp_path):
     assert "crnn-small 99.00% [98.0–99.5] (2 seeds: 99.00% ± 0.20 points)" in text
     assert "Accuracy, quick suite" in text and "cnn-fixed-small 7.00% [6.0–7.5]." in text
     assert "zero-shot 25.00% [20.0–30.0]; K = 100: 93.00% [91.0–95.0] (from scratch 0.00%" in text
+    assert ("K = 100 in 10 folds (1,040 held-out readings pooled): 99.00% [98.0–99.5] "
+            "(from scratch 50.00% [47.0–53.0])") in text
     assert "40000 synthetic `random` captchas, 10 min" in text
 
 

@@ -138,15 +138,18 @@ def _transfer_line(report: dict) -> str:
     def acc(r: dict) -> str:
         return _acc({"sequence_accuracy": r["accuracy"], "ci": [r["ci_low"], r["ci_high"]]})
 
-    ks = sorted({r["k"] for r in rows})
     parts = []
-    for k in ks:
-        pre = next((r for r in rows if r["k"] == k and r["arm"] != "from scratch"), None)
-        scratch = next((r for r in rows if r["k"] == k and r["arm"] == "from scratch"), None)
+    # Reports before the "test" column held only the single split ("the rest").
+    for k, test in dict.fromkeys((r["k"], r.get("test", "the rest")) for r in rows):
+        at = [r for r in rows if (r["k"], r.get("test", "the rest")) == (k, test)]
+        pre = next((r for r in at if r["arm"] != "from scratch"), None)
+        scratch = next((r for r in at if r["arm"] == "from scratch"), None)
+        where = f" in {test} ({at[0]['n']:,} held-out readings pooled)" if (
+            test != "the rest") else ""
         if pre and k == 0:
             parts.append(f"zero-shot {acc(pre)}")
         elif pre:
-            parts.append(f"K = {k}: {acc(pre)}"
+            parts.append(f"K = {k}{where}: {acc(pre)}"
                          + (f" (from scratch {acc(scratch)})" if scratch else ""))
     minutes = float(cost.get("pretraining seconds", "nan")) / 60
     return ("- **Synthetic to real** ([transfer report](docs/benchmarks/transfer/report.md), "

@@ -175,6 +175,9 @@ class TransferPlan:
     batch_size: int = _k(32, 1, 65536)
     lr: float = _k(3e-3, 1e-9, 10.0)
     augment: str = _k("on", choices=("auto", "on", "off"))
+    # > 1: K = "all" is also measured on that many disjoint held-out parts of the split's size
+    # (fold 0 = the split), pooled: every real image held out once, not one small test part.
+    folds: int = _k(1, 1, 1000)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -182,6 +185,9 @@ class TransferPlan:
             isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= 10**7)]
         if bad or not self.ks:
             raise UsageError(f"ks must list whole numbers >= 0 or \"all\", got {list(self.ks)}")
+        if self.folds > 1 and "all" not in self.ks:
+            raise UsageError(f"[transfer] folds = {self.folds} measures K = \"all\": "
+                             "add \"all\" to ks or set folds = 1")
 
 
 @dataclass(frozen=True)

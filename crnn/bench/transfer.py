@@ -11,6 +11,7 @@ K, the held-out images each arm misread are shown.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import json
 import math
@@ -29,14 +30,15 @@ from crnn.bench.figures import _legend_outside, _pyplot, _save
 from crnn.bench.report import Table
 from crnn.bench.stats import wilson
 from crnn.bench.suite import ModelPlan, TransferPlan, config_hash
-from crnn.data.sources import Samples, load_samples, split
+from crnn.data.sources import Samples, folds, load_samples
 from crnn.evaluate import mistakes_sheet
+from crnn.metrics import score
 from crnn.train import TrainConfig
 from plumbing.errors import UsageError
 from plumbing.files import atomic_write
 
 if TYPE_CHECKING:
-    from crnn.bench.runner import Bench
+    from crnn.bench.runner import Bench, Run
 
 SPLIT_SEED = 42  # the real set's usual split (scikit-learn's random_state=42)
 MAX_MISREAD = 24  # images shown per arm: enough to see a pattern, few enough to read
@@ -87,6 +89,46 @@ def k_values(plan: TransferPlan, pool: int) -> list[int]:
     return sorted(ks)
 
 
+REST = "the rest"  # the test part of a K: every real image not trained on
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One way to start fine-tuning: from the pretrained checkpoint, or from scratch."""
+
+    label: str
+    name: str  # in file names
+    init: Path | None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one arm read of one test part; readings of disjoint parts pool with ``+``."""
+
+    paths: tuple[Path, ...]
+    labels: tuple[str, ...]
+    predictions: tuple[str, ...]
+    steps: tuple[int, ...] = ()  # per fine-tuning run
+    seconds: tuple[float, ...] = ()
+
+    def __add__(self, other: Reading) -> Reading:
+        return Reading(*(a + b for a, b in zip(dataclasses.astuple(self),
+                                               dataclasses.astuple(other))))
+
+    def misread(self) -> list[tuple[Path, str]]:
+        return [(p, f"{t} -> {r or '(empty)'}") for p, t, r in
+                zip(self.paths, self.labels, self.predictions) if t != r]
+
+    def row(self, k: int, test: str, arm: str) -> dict:
+        m = score(self.labels, self.predictions)
+        correct = sum(t == r for t, r in zip(self.labels, self.predictions))
+        lo, hi = wilson(correct, m["n"])
+        return {"k": k, "test": test, "arm": arm, "n": m["n"], "correct": correct,
+                "accuracy": m["sequence_accuracy"], "ci_low": lo, "ci_high": hi,
+                "char_accuracy": m["char_accuracy"], "steps": max(self.steps, default=0),
+                "train_seconds": sum(self.seconds) / max(len(self.seconds), 1)}
+
+
 def section(b: Bench, real: Path, out: Path,
             ) -> tuple[list[Table], dict[str, list[tuple[str, str]]]]:
     """Pretrain once, fine-tune and train from scratch at every K, evaluate; tables + plot."""
@@ -95,50 +137,65 @@ def section(b: Bench, real: Path, out: Path,
     plan = b.suite.transfer
     assert plan is not None
     samples = load_samples(real)
-    pool, held = split(samples, plan.split, SPLIT_SEED)
+    parts = folds(samples, plan.split, SPLIT_SEED, plan.folds)
+    pool, held = parts[0]
     shape = real_shape(pool)
     pre_ckpt, cost = pretrain(b, plan, shape)
-    model = ModelPlan(plan.model, plan.size)
     key = config_hash([str(real.resolve()), len(samples), plan.split])
-    rows, misread = [], {}
     # The pretrained arm first at every K, then the baseline: its figures come first.
-    arms = [("pretrained + fine-tuned", pre_ckpt), ("from scratch", None)]
-    for (arm, init), k in itertools.product(arms, k_values(plan, len(pool))):
-        if k == 0 and init is None:
-            continue  # nothing to train from scratch on
-        root = b.cache / "data" / f"transfer-{key}" / f"k{k}"
-        copy_parts(root, {"train": pool.paths[:k], "test": pool.paths[k:] + held.paths})
-        test = TestSet(f"real minus {k} trained on", root / "test", real=True)
+    arms = [Arm("pretrained + fine-tuned", "pretrained", pre_ckpt),
+            Arm("from scratch", "scratch", None)]
+
+    def measure(arm: Arm, k: int, train: Samples, test: Samples, tag: str) -> Reading:
+        root = b.cache / "data" / f"transfer-{key}" / tag
+        copy_parts(root, {"train": train.paths[:k], "test": train.paths[k:] + test.paths})
+        test_set = TestSet(f"real minus {k} trained on", root / "test", real=True)
         if k == 0:
-            run = Run(model, "real", pre_ckpt.parent, pre_ckpt)
+            run, steps, seconds = Run(ModelPlan(plan.model, plan.size), "real",
+                                      pre_ckpt.parent, pre_ckpt), (), ()
         else:
-            run = finetune(b, plan, root / "train", root / "test", k, init, arm)
-        m = b.evaluate(run, test)
-        misread[k, arm] = [(p, f"{t} -> {r or '(empty)'}") for p, t, r in zip(
-            load_samples(test.path).paths, m["labels"], m["predictions"]) if t != r]
-        summary = json.loads((run.path / "summary.json").read_text())
-        correct = round(m["sequence_accuracy"] * m["n"])
-        lo, hi = wilson(correct, m["n"])
-        rows.append({"k": k, "arm": arm, "n": m["n"], "correct": correct,
-                     "accuracy": m["sequence_accuracy"], "ci_low": lo, "ci_high": hi,
-                     "char_accuracy": m["char_accuracy"],
-                     "steps": summary["steps"] if k else 0,
-                     "train_seconds": summary["train_seconds"] if k else 0.0})
-    rows.sort(key=lambda r: r["k"])  # stable: the pretrained arm first at each K
+            run = finetune(b, plan, root / "train", test_set.path, k, arm)
+            steps, seconds = (run.summary["steps"],), (run.summary["train_seconds"],)
+        m = b.evaluate(run, test_set)
+        return Reading(load_samples(test_set.path).paths, tuple(m["labels"]),
+                       tuple(m["predictions"]), steps, seconds)
+
+    readings: dict[tuple[int, str, str], Reading] = {}
+    for arm, k in itertools.product(arms, k_values(plan, len(pool))):
+        if k > 0 or arm.init is not None:  # K = 0 from scratch: nothing to train
+            readings[k, REST, arm.label] = measure(arm, k, pool, held, f"k{k}")
+    cv = f"{plan.folds} folds"
+    if plan.folds > 1:
+        for arm in arms:  # fold 0 is the split, measured above
+            pooled = readings[len(pool), REST, arm.label]
+            for i, (train, test) in enumerate(parts[1:], 1):
+                pooled += measure(arm, len(train), train, test, f"k{len(train)}-fold{i}")
+            readings[len(pool), cv, arm.label] = pooled
+    rows = sorted((r.row(*at) for at, r in readings.items()),
+                  key=lambda r: (r["k"], r["test"] != REST))  # stable: pretrained first
     t = Table("transfer", "Transfer: accuracy on real captchas vs number of real labels K", [
-        ("k", "K real labels", "d"), ("arm", "model", ""), ("n", "n test", "d"),
-        ("correct", "correct", "d"), ("accuracy", "sequence acc.", "pct"),
-        ("ci_low", "95% CI low", "pct"), ("ci_high", "95% CI high", "pct"),
-        ("char_accuracy", "char acc.", ".4f"), ("steps", "fine-tune steps", "d"),
-        ("train_seconds", "fine-tune time (s)", ".0f")], rows=rows, keys=("k", "arm"))
+        ("k", "K real labels", "d"), ("test", "test part", ""), ("arm", "model", ""),
+        ("n", "n test", "d"), ("correct", "correct", "d"),
+        ("accuracy", "sequence acc.", "pct"), ("ci_low", "95% CI low", "pct"),
+        ("ci_high", "95% CI high", "pct"), ("char_accuracy", "char acc.", ".4f"),
+        ("steps", "fine-tune steps", "d"), ("train_seconds", "fine-tune time (s)", ".0f")],
+        rows=rows, keys=("k", "test", "arm"))
     t.notes += [
         f"Real set {real.name}: {len(samples)} images; training part = {len(pool)} "
         f"(split {1 - plan.split:.0%}/{plan.split:.0%}, seed {SPLIT_SEED}); K images are taken "
-        "from the start of the shuffled training part; the test part is every other image.",
+        f"from the start of the shuffled training part; the test part ({REST!r}) is every "
+        "other image.",
         f"Both arms: {plan.model}-{plan.size} at {plan.height}x{plan.width}, "
         f"{plan.finetune_steps} steps of batch {plan.batch_size} (fewer images: batch K), "
         f"lr {plan.lr}, augmentation {plan.augment}; the final weights are evaluated.",
         "Intervals: Wilson score, 95%."]
+    if plan.folds > 1:
+        t.notes.append(
+            f"{cv!r}: K = {len(pool)} measured {plan.folds} times, each holding out a "
+            f"different {len(held)} images of the same shuffle (fold 0 is the split above) and "
+            "training on the rest; the held-out readings are pooled, so n counts every "
+            "held-out image and the interval is narrower than one test part's. "
+            "Steps and time are per fold.")
     cost_table = Table("transfer_pretraining", "Transfer: synthetic pretraining (paid once)", [
         ("key", "what", ""), ("value", "value", "")], keys=("key",))
     cost_table.rows = [{"key": k, "value": str(v)} for k, v in cost.items()]
@@ -147,31 +204,35 @@ def section(b: Bench, real: Path, out: Path,
                      plot_transfer(rows, out / "transfer.png"))]}
     top = max(r["k"] for r in rows)
     if top > 0:
-        t.notes.append(misread_note(top, {arm: misread[top, arm] for arm, _ in arms}))
-        figs[t.key] += misread_sheets(top, misread, out)
+        test = cv if plan.folds > 1 else REST
+        wrong = {arm.label: readings[top, test, arm.label].misread() for arm in arms}
+        where = f" in {cv}" if plan.folds > 1 else ""
+        t.notes.append(misread_note(f"{top}{where}", wrong))
+        figs[t.key] += misread_sheets(f"{top}{where}", f"k{top}{'_cv' if where else ''}",
+                                      {arm.name: (arm.label, wrong[arm.label]) for arm in arms},
+                                      out)
     return [t, cost_table], figs
 
 
-def misread_note(k: int, wrong: dict[str, list[tuple[Path, str]]]) -> str:
+def misread_note(k: str, wrong: dict[str, list[tuple[Path, str]]]) -> str:
     """How many held-out images each arm misread at ``k``, and how many both did."""
     counts = "; ".join(f"{arm}: {len(items)}" for arm, items in wrong.items())
     both = set.intersection(*({p for p, _ in items} for items in wrong.values()))
     return f"Held-out images misread at K = {k}: {counts}; by every arm: {len(both)}."
 
 
-def misread_sheets(k: int, misread: dict[tuple[int, str], list[tuple[Path, str]]], out: Path
-                   ) -> list[tuple[str, str]]:
+def misread_sheets(k: str, stem: str, wrong: dict[str, tuple[str, list[tuple[Path, str]]]],
+                   out: Path) -> list[tuple[str, str]]:
     """One sheet per arm of the held-out images it misread at ``k`` (file order, capped)."""
     figs = []
-    for (kk, arm), items in misread.items():
-        sheet = mistakes_sheet(items[:MAX_MISREAD]) if kk == k else None
+    for name, (label, items) in wrong.items():
+        sheet = mistakes_sheet(items[:MAX_MISREAD])
         if sheet is None:
             continue
-        name = f"misread_k{k}_{'scratch' if arm == 'from scratch' else 'pretrained'}.png"
-        save_image(sheet, out / name)
+        save_image(sheet, out / f"misread_{stem}_{name}.png")
         shown = f"the first {MAX_MISREAD} of " if len(items) > MAX_MISREAD else ""
-        figs.append((f"{arm}, K = {k}: {shown}{len(items)} misread held-out images, "
-                     "label -> reading", name))
+        figs.append((f"{label}, K = {k}: {shown}{len(items)} misread held-out images, "
+                     "label -> reading", f"misread_{stem}_{name}.png"))
     return figs
 
 
@@ -206,7 +267,7 @@ def pretrain(b: Bench, plan: TransferPlan, shape: RealShape) -> tuple[Path, dict
 
 
 def finetune(b: Bench, plan: TransferPlan, train_dir: Path, test_dir: Path, k: int,
-             init: Path | None, arm: str):
+             arm: Arm) -> Run:
     """One arm at one K: ``finetune_steps`` steps (rounded up to whole epochs)."""
     from crnn.bench.runner import Run
 
@@ -217,29 +278,40 @@ def finetune(b: Bench, plan: TransferPlan, train_dir: Path, test_dir: Path, k: i
         data=str(train_dir), val=str(test_dir), out="", model=plan.model, size=plan.size,
         height=plan.height, width=plan.width, epochs=epochs, batch_size=batch, lr=plan.lr,
         eval_every=epochs * per_epoch, augment=plan.augment, device=b.train_device,
-        seed=b.suite.seed, progress=b.progress, init=str(init) if init else None)
-    name = f"transfer-{'finetune' if init else 'scratch'}-k{k}"
-    path = b.train_cached(cfg, name, f"{arm} on {k} real images")
+        seed=b.suite.seed, progress=b.progress, init=str(arm.init) if arm.init else None)
+    name = f"transfer-{'finetune' if arm.init else 'scratch'}-{train_dir.parent.name}"
+    path = b.train_cached(cfg, name, f"{arm.label} on {k} real images")
     return Run(ModelPlan(plan.model, plan.size), "real", path, path / "last.ckpt")
 
 
 def plot_transfer(rows: list[dict], path: Path) -> str:
-    """Accuracy against K, one curve per arm, with the Wilson intervals as error bars."""
+    """Accuracy against K, one curve per arm, with the Wilson intervals as error bars; pooled
+    cross-validation rows as hollow diamonds just right of their K, in the arm's colour."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 3.8))
     for arm in dict.fromkeys(r["arm"] for r in rows):
-        pts = [r for r in rows if r["arm"] == arm]
-        ks = [r["k"] for r in pts]
-        acc = [r["accuracy"] for r in pts]
-        err = [[a - r["ci_low"] for a, r in zip(acc, pts)],
-               [r["ci_high"] - a for a, r in zip(acc, pts)]]
-        ax.errorbar(ks, acc, yerr=err, marker="o", capsize=3, label=arm)
+        for test in dict.fromkeys(r["test"] for r in rows):
+            pts = [r for r in rows if r["arm"] == arm and r["test"] == test]
+            if not pts:
+                continue
+            acc = [r["accuracy"] for r in pts]
+            err = [[a - r["ci_low"] for a, r in zip(acc, pts)],
+                   [r["ci_high"] - a for a, r in zip(acc, pts)]]
+            if test == REST:
+                line = ax.errorbar([r["k"] for r in pts], acc, yerr=err, marker="o", capsize=3,
+                                   label=arm)
+                colour = line[0].get_color()
+            else:  # shifted right so its interval does not hide the single split's
+                ax.errorbar([r["k"] * 1.12 for r in pts], acc, yerr=err, marker="D",
+                            fillstyle="none", linestyle="none", capsize=3, color=colour,
+                            label=f"{arm}, {test}")
+    ks = sorted({r["k"] for r in rows})
     ax.set_xscale("symlog", linthresh=50)
-    ax.set_xticks(sorted({r["k"] for r in rows}))
-    ax.set_xticklabels([str(k) for k in sorted({r["k"] for r in rows})])
+    ax.set_xticks(ks)
+    ax.set_xticklabels([str(k) for k in ks])
     ax.set_title("Real captchas read, against the real labels used")
     ax.set_xlabel("real labelled images K")
-    ax.set_ylabel("sequence accuracy on the rest")
+    ax.set_ylabel("sequence accuracy on the held-out part")
     ax.set_ylim(0, 1.05)
     ax.grid(alpha=0.3)
     _legend_outside(ax, "start")

@@ -85,10 +85,31 @@ def split(samples: Samples, fraction: float, seed: int) -> tuple[Samples, Sample
     random_state=seed)`` on the same (sorted) list: with seed 42 and 0.1, the usual
     90/10 split of published captcha notebooks (104 test images of captcha_images_v2).
     """
+    return folds(samples, fraction, seed, 1)[0]
+
+
+def folds(samples: Samples, fraction: float, seed: int, count: int
+          ) -> list[tuple[Samples, Samples]]:
+    """``count`` (train, held-out) splits of the same sizes as ``split``, whose held-out
+    parts are consecutive slices of the same seeded permutation: fold 0 is
+    ``split(samples, fraction, seed)``, and ``ceil(n / held-out size)`` folds hold every
+    sample out (once each when the held-out size divides n; otherwise the last slice ends
+    at the end of the permutation and overlaps the one before it)."""
     if not 0 < fraction < 1:
         raise UsageError(f"--val-split must be within (0, 1), got {fraction}")
-    n_test = math.ceil(len(samples) * fraction)
-    if n_test >= len(samples):
-        raise UsageError(f"cannot split {len(samples)} samples into train and validation parts")
-    order = np.random.RandomState(seed).permutation(len(samples)).tolist()
-    return samples.subset(order[n_test:]), samples.subset(order[:n_test])
+    n = len(samples)
+    n_test = math.ceil(n * fraction)
+    if n_test >= n:
+        raise UsageError(f"cannot split {n} samples into train and validation parts")
+    most = math.ceil(n / n_test)
+    if not 1 <= count <= most:
+        raise UsageError(f"cannot cut {count} disjoint held-out parts of {n_test} from {n} "
+                         f"samples: use 1 to {most} folds")
+    order = np.random.RandomState(seed).permutation(n).tolist()
+    out = []
+    for i in range(count):
+        start = min(i * n_test, n - n_test)  # the last slice ends at the end of the order
+        held = order[start:start + n_test]
+        out.append((samples.subset(order[:start] + order[start + n_test:]),
+                    samples.subset(held)))
+    return out
