@@ -289,12 +289,12 @@ def test_headline_write_replaces_only_the_block(tmp_path, cli_run):
     from crnn.bench.cli import cli
 
     readme = tmp_path / "README.md"
-    readme.write_text("# x\n<!-- headline:start -->\nold\n<!-- headline:end -->\ntail\n")
+    readme.write_text("# x\n<!-- headline:start -->\nstale block\n<!-- headline:end -->\ntail\n")
     docs = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
     code, _, err = cli_run(cli, "crnn-bench", "headline", "--docs", docs, "--write", readme)
     text = readme.read_text()
     assert code == 0, err
-    assert "old" not in text and "**CTC decoding**" in text and text.endswith("tail\n")
+    assert "stale block" not in text and "**CTC decoding**" in text and text.endswith("tail\n")
     readme.write_text("no markers\n")
     code, _, err = cli_run(cli, "crnn-bench", "headline", "--write", readme)
     assert code == 2 and "headline:start" in err and readme.read_text() == "no markers\n"
