@@ -475,17 +475,26 @@ def test_bad_beam_settings_raise(kwargs):
 @pytest.mark.cuda
 @NEEDS_CUDA
 def test_cuda_greedy_and_beam_agree_with_cpu():
+    """The same texts on both devices, up to exact ties: ``peaked_log_probs`` gives every
+    off-peak symbol one probability, so with ``allowed`` two texts can score exactly alike
+    (seen on an H200: '32a1b1' and '3ca1b1', both -38.1683), and the compiled CPU search and
+    the tensor GPU search may keep either. A tied text scores the same, so scores must agree
+    for every row, and differing texts stay rare."""
     lp = peaked_log_probs(512, seed=6)
     gpu = lp.cuda()
     assert greedy(gpu, SYMBOLS) == greedy(lp, SYMBOLS)
     cpu_beam, gpu_beam = beam_decode(lp, SYMBOLS), beam_decode(gpu, SYMBOLS)
     assert gpu_beam.texts == cpu_beam.texts
     torch.testing.assert_close(gpu_beam.log_prob.cpu(), cpu_beam.log_prob, atol=1e-4, rtol=0)
-    lengths = torch.randint(20, 41, (512,))
+    lengths = torch.randint(20, 41, (512,), generator=torch.Generator().manual_seed(0))
     for kwargs in ({"length_range": (4, 6)}, {"allowed": "abc123"}, {"lengths": lengths}):
         gpu_kwargs = {k: v.cuda() if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
         assert greedy(gpu, SYMBOLS, **gpu_kwargs) == greedy(lp, SYMBOLS, **kwargs)
-        assert beam(gpu, SYMBOLS, **gpu_kwargs) == beam(lp, SYMBOLS, **kwargs)
+        on_cpu, on_gpu = beam_decode(lp, SYMBOLS, **kwargs), beam_decode(gpu, SYMBOLS, **gpu_kwargs)
+        torch.testing.assert_close(on_gpu.log_prob.cpu(), on_cpu.log_prob, atol=1e-4, rtol=0)
+        differ = [(a, b) for a, b in zip(on_cpu.texts, on_gpu.texts) if a != b]
+        assert len(differ) <= len(lp[0]) // 50, (kwargs, differ)
+        assert beam(gpu, SYMBOLS, **gpu_kwargs) == on_gpu.texts
 
 
 # --- the benchmark's logits ----------------------------------------------------------------------
