@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import crnn.train as train_module
 from crnn.checkpoint import read_checkpoint
 from crnn.data.images import decode_images
 from crnn.data.sources import load_samples
@@ -45,8 +46,6 @@ def test_resume_on_cuda_continues_the_same_run(tmp_path, tiny_dataset, monkeypat
     nondeterministic kernels on, two uninterrupted runs already differ by up to 1.4 in a weight
     (BatchNorm statistics, seen on an H200), which would hide a broken resume: both are off
     here, so only rounding (CTC's backward adds atomically) stands between the runs."""
-    import crnn.train as train_module
-
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)

@@ -493,7 +493,7 @@ def test_cuda_greedy_and_beam_agree_with_cpu():
         on_cpu, on_gpu = beam_decode(lp, SYMBOLS, **kwargs), beam_decode(gpu, SYMBOLS, **gpu_kwargs)
         torch.testing.assert_close(on_gpu.log_prob.cpu(), on_cpu.log_prob, atol=1e-4, rtol=0)
         differ = [(a, b) for a, b in zip(on_cpu.texts, on_gpu.texts) if a != b]
-        assert len(differ) <= len(lp[0]) // 50, (kwargs, differ)
+        assert len(differ) <= lp.shape[1] // 50, (kwargs, differ)  # ties only
         assert beam(gpu, SYMBOLS, **gpu_kwargs) == on_gpu.texts
 
 
