@@ -93,6 +93,8 @@ class TrainConfig:
     augment: str = knob("auto", "auto: on for folders of real images, off for generated.",
                         choices=ON_OFF)
     device: str = knob("auto", "Where to train.", choices=DEVICES)
+    deterministic: bool = knob(False, "Repeatable CUDA runs: cuDNN's deterministic kernels, "
+                                      "no autotuning, no TF32 (slower; the CPU always is).")
     amp: str = knob("auto", "Mixed precision (auto: on for CUDA and for CPUs with native "
                     "bfloat16).", choices=ON_OFF)
     channels_last: str = knob("auto", "Channels-last memory (auto: on).", choices=ON_OFF)
@@ -394,8 +396,13 @@ def _fit(cfg: TrainConfig, d: Dist, device: torch.device, out: Path, data: Data,
          config: ModelConfig, resume: dict | None) -> dict:
     cuda = device.type == "cuda"
     # Inputs have one fixed size (the batch's last partial step aside): let cuDNN time its
-    # algorithms once and keep the fastest.
-    torch.backends.cudnn.benchmark = cuda
+    # algorithms once and keep the fastest. That pick depends on timings, and TF32 rounds
+    # convolutions to 10 mantissa bits: two CUDA runs of the same seed then end apart, which
+    # --deterministic trades for speed (CTC's backward still adds atomically: rounding only).
+    torch.backends.cudnn.benchmark = cuda and not cfg.deterministic
+    if cfg.deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     if not cuda:
         keep_freed_memory()  # process-wide: see plumbing/allocator.py
     channels_last = cfg.channels_last != "off"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 
 @pytest.fixture
@@ -70,3 +71,16 @@ def crnn_cli(cli_run):
     from crnn.cli import cli
 
     return lambda *args: cli_run(cli, "crnn", *args)
+
+
+@pytest.fixture
+def cuda_switches():
+    """Restores the process-wide switches that ``--deterministic`` sets (monkeypatch cannot
+    undo them: torch.backends.cuda.matmul answers only through its own getattr)."""
+    switches = [(torch.backends.cudnn, "benchmark"), (torch.backends.cudnn, "deterministic"),
+                (torch.backends.cudnn, "allow_tf32"), (torch.backends.cuda.matmul, "allow_tf32")]
+    saved = [getattr(module, name) for module, name in switches]
+    yield
+    for (module, name), value in zip(switches, saved):
+        setattr(module, name, value)
+

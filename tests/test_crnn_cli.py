@@ -58,8 +58,10 @@ def test_folds_hold_every_image_out_once_and_the_first_is_the_split(folder):
     assert sorted(held) == sorted(s.paths)  # each image held out exactly once
     for train, test in parts:
         assert len(test) == 5 and set(train.paths) == set(s.paths) - set(test.paths)
-    last = folds(s, 0.3, 1, 4)  # 6 held out: the last part overlaps the one before it
-    assert {p for _, q in last for p in q.paths} == set(s.paths)
+    last = folds(s, 0.3, 1, 4)  # 6 held out: the last part is the remaining 2
+    assert [len(q) for _, q in last] == [6, 6, 6, 2]
+    assert sorted(p for _, q in last for p in q.paths) == sorted(s.paths)
+    assert all(set(t.paths) == set(s.paths) - set(q.paths) for t, q in last)
     with pytest.raises(UsageError, match="use 1 to 4 folds"):
         folds(s, 0.25, 1, 5)
 

@@ -16,6 +16,7 @@ import torch
 
 from crnn.checkpoint import read_checkpoint
 from crnn.train import TrainConfig, train
+from plumbing.errors import UsageError
 
 ARGS = dict(model="crnn", size="tiny", epochs=4, batch_size=16, seed=3, progress=False)
 
@@ -71,6 +72,22 @@ def test_same_seed_same_weights_on_cpu(tmp_path, tiny_dataset):
     a = read_checkpoint(tmp_path / "a" / "last.ckpt")["model"]
     b = read_checkpoint(tmp_path / "b" / "last.ckpt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_deterministic_switches_off_autotuning_and_tf32_and_must_match_on_resume(
+        tmp_path, tiny_dataset, cuda_switches):
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    cudnn.allow_tf32, cudnn.deterministic = True, False
+    cfg = dict(data=str(tiny_dataset), model="cnn-ctc", size="tiny", epochs=1, batch_size=16,
+               progress=False)
+    train(TrainConfig(out=str(tmp_path / "a"), **cfg))
+    assert cudnn.allow_tf32 and not cudnn.deterministic  # untouched unless asked
+    train(TrainConfig(out=str(tmp_path / "b"), deterministic=True, **cfg))
+    assert cudnn.deterministic and not (cudnn.benchmark or cudnn.allow_tf32
+                                        or matmul.allow_tf32)
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["train"]["deterministic"]
+    with pytest.raises(UsageError, match="deterministic differ"):
+        train(TrainConfig(out=str(tmp_path / "b"), resume=True, **cfg))
 
 
 @pytest.mark.parametrize("native_bf16", [True, False])

@@ -40,17 +40,15 @@ class _Killed(Exception):
     """Stands for kill -9 just after a checkpoint is written."""
 
 
-def test_resume_on_cuda_continues_the_same_run(tmp_path, tiny_dataset, monkeypatch):
+def test_resume_on_cuda_continues_the_same_run(tmp_path, tiny_dataset, monkeypatch,
+                                                cuda_switches):
     """A run killed just after its first checkpoint and resumed ends where the uninterrupted
     run ends (as the kill -9 test in test_crnn_train.py asks on the CPU). With TF32 and cuDNN's
     nondeterministic kernels on, two uninterrupted runs already differ by up to 1.4 in a weight
-    (BatchNorm statistics, seen on an H200), which would hide a broken resume: both are off
-    here, so only rounding (CTC's backward adds atomically) stands between the runs."""
-    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    (BatchNorm statistics, seen on an H200), which would hide a broken resume: --deterministic
+    turns both off, so only rounding (CTC's backward adds atomically) stands between the runs."""
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    train(_config(tiny_dataset, whole, amp="off"))
+    train(_config(tiny_dataset, whole, amp="off", deterministic=True))
     save = train_module.save_checkpoint
 
     def save_then_die(path, *args, **kwargs):
@@ -60,9 +58,9 @@ def test_resume_on_cuda_continues_the_same_run(tmp_path, tiny_dataset, monkeypat
 
     with monkeypatch.context() as m, pytest.raises(_Killed):
         m.setattr(train_module, "save_checkpoint", save_then_die)
-        train(_config(tiny_dataset, cut, amp="off"))
+        train(_config(tiny_dataset, cut, amp="off", deterministic=True))
     cut_at = read_checkpoint(cut / "last.ckpt")["trainer"]["step"]
-    train(_config(tiny_dataset, cut, amp="off", resume=True))
+    train(_config(tiny_dataset, cut, amp="off", deterministic=True, resume=True))
     a, b = read_checkpoint(whole / "last.ckpt"), read_checkpoint(cut / "last.ckpt")
     assert 0 < cut_at < b["trainer"]["step"] == a["trainer"]["step"]
     for name, weight in a["model"].items():

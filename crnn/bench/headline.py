@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from crnn.bench.transfer import REST
 from plumbing.errors import UsageError
 
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
@@ -139,13 +140,13 @@ def _transfer_line(report: dict) -> str:
         return _acc({"sequence_accuracy": r["accuracy"], "ci": [r["ci_low"], r["ci_high"]]})
 
     parts = []
-    # Reports before the "test" column held only the single split ("the rest").
-    for k, test in dict.fromkeys((r["k"], r.get("test", "the rest")) for r in rows):
-        at = [r for r in rows if (r["k"], r.get("test", "the rest")) == (k, test)]
+    # Reports before the "test" column held only the single split (REST).
+    for k, test in dict.fromkeys((r["k"], r.get("test", REST)) for r in rows):
+        at = [r for r in rows if (r["k"], r.get("test", REST)) == (k, test)]
         pre = next((r for r in at if r["arm"] != "from scratch"), None)
         scratch = next((r for r in at if r["arm"] == "from scratch"), None)
         where = f" in {test} ({at[0]['n']:,} held-out readings pooled)" if (
-            test != "the rest") else ""
+            test != REST) else ""
         if pre and k == 0:
             parts.append(f"zero-shot {acc(pre)}")
         elif pre:

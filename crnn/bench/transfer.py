@@ -192,9 +192,10 @@ def section(b: Bench, real: Path, out: Path,
     if plan.folds > 1:
         t.notes.append(
             f"{cv!r}: K = {len(pool)} measured {plan.folds} times, each holding out a "
-            f"different {len(held)} images of the same shuffle (fold 0 is the split above) and "
-            "training on the rest; the held-out readings are pooled, so n counts every "
-            "held-out image and the interval is narrower than one test part's. "
+            f"different {len(held)} images of the same shuffle (fold 0 is the split above"
+            f"{remainder_note(parts)}) and training on the rest; the held-out readings are "
+            "pooled, so n counts every held-out image and the interval is narrower than one "
+            "test part's. "
             "Steps and time are per fold.")
     cost_table = Table("transfer_pretraining", "Transfer: synthetic pretraining (paid once)", [
         ("key", "what", ""), ("value", "value", "")], keys=("key",))
@@ -212,6 +213,12 @@ def section(b: Bench, real: Path, out: Path,
                                       {arm.name: (arm.label, wrong[arm.label]) for arm in arms},
                                       out)
     return [t, cost_table], figs
+
+
+def remainder_note(parts: list[tuple[Samples, Samples]]) -> str:
+    """Where the last held-out part is the shorter remainder, say so."""
+    n_last, n_first = len(parts[-1][1]), len(parts[0][1])
+    return f"; the last holds out the remaining {n_last}" if n_last < n_first else ""
 
 
 def misread_note(k: str, wrong: dict[str, list[tuple[Path, str]]]) -> str:

@@ -90,11 +90,10 @@ def split(samples: Samples, fraction: float, seed: int) -> tuple[Samples, Sample
 
 def folds(samples: Samples, fraction: float, seed: int, count: int
           ) -> list[tuple[Samples, Samples]]:
-    """``count`` (train, held-out) splits of the same sizes as ``split``, whose held-out
-    parts are consecutive slices of the same seeded permutation: fold 0 is
-    ``split(samples, fraction, seed)``, and ``ceil(n / held-out size)`` folds hold every
-    sample out (once each when the held-out size divides n; otherwise the last slice ends
-    at the end of the permutation and overlaps the one before it)."""
+    """``count`` (train, held-out) splits whose held-out parts are consecutive slices of the
+    same seeded permutation, so no sample is held out twice: fold 0 is
+    ``split(samples, fraction, seed)``, and ``ceil(n / held-out size)`` folds partition the
+    samples (each part of the split's size, the last one the shorter remainder)."""
     if not 0 < fraction < 1:
         raise UsageError(f"--val-split must be within (0, 1), got {fraction}")
     n = len(samples)
@@ -108,7 +107,7 @@ def folds(samples: Samples, fraction: float, seed: int, count: int
     order = np.random.RandomState(seed).permutation(n).tolist()
     out = []
     for i in range(count):
-        start = min(i * n_test, n - n_test)  # the last slice ends at the end of the order
+        start = i * n_test
         held = order[start:start + n_test]
         out.append((samples.subset(order[:start] + order[start + n_test:]),
                     samples.subset(held)))
