@@ -75,8 +75,9 @@ def crnn_cli(cli_run):
 
 @pytest.fixture
 def cuda_switches():
-    """Restores the process-wide switches that ``--deterministic`` sets (monkeypatch cannot
-    undo them: torch.backends.cuda.matmul answers only through its own getattr)."""
+    """Restores the process-wide switches that ``--deterministic`` sets. (monkeypatch undoes
+    an attribute missing from the object's ``__dict__`` by deleting it, which
+    torch.backends.cuda.matmul, served by its own ``__getattr__``, refuses.)"""
     switches = [(torch.backends.cudnn, "benchmark"), (torch.backends.cudnn, "deterministic"),
                 (torch.backends.cudnn, "allow_tf32"), (torch.backends.cuda.matmul, "allow_tf32")]
     saved = [getattr(module, name) for module, name in switches]
