@@ -84,4 +84,3 @@ def cuda_switches():
     yield
     for (module, name), value in zip(switches, saved):
         setattr(module, name, value)
-
