@@ -11,7 +11,8 @@ import pytest
 
 from crnn.bench.stats import wilson
 from crnn.bench.suite import TransferPlan, load_suite
-from crnn.bench.transfer import k_values
+from crnn.bench.transfer import k_values, remainder_note
+from crnn.data.sources import Samples, folds
 from plumbing.errors import UsageError
 
 SUITE = """
@@ -141,3 +142,21 @@ def test_folds_need_k_all():
     with pytest.raises(UsageError, match='add "all" to ks'):
         TransferPlan(ks=(0, 50), folds=10)
     assert TransferPlan(ks=(0, "all"), folds=10).folds == 10
+
+
+def test_the_fold_note_names_a_shorter_last_part_only_when_there_is_one():
+    s = Samples(tuple(Path(f"{i}.png") for i in range(20)), tuple("ab" for _ in range(20)))
+    assert remainder_note(folds(s, 0.3, 1, 4)) == "; the last holds out the remaining 2"
+    assert remainder_note(folds(s, 0.3, 1, 3)) == ""  # the remainder is not measured
+    assert remainder_note(folds(s, 0.25, 1, 4)) == ""  # 20 = 4 x 5: no remainder
+
+
+def test_the_headline_imports_without_torch():
+    """`crnn-bench headline` only reads JSON: it must not pay for torch and the trainer."""
+    import subprocess
+    import sys
+
+    code = "import sys, crnn.bench.headline; print(sorted({'torch', 'PIL'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

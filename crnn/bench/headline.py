@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crnn.bench.transfer import REST
+from crnn.bench.transfer_labels import REST, SCRATCH
 from plumbing.errors import UsageError
 
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
@@ -143,15 +143,15 @@ def _transfer_line(report: dict) -> str:
     # Reports before the "test" column held only the single split (REST).
     for k, test in dict.fromkeys((r["k"], r.get("test", REST)) for r in rows):
         at = [r for r in rows if (r["k"], r.get("test", REST)) == (k, test)]
-        pre = next((r for r in at if r["arm"] != "from scratch"), None)
-        scratch = next((r for r in at if r["arm"] == "from scratch"), None)
+        pre = next((r for r in at if r["arm"] != SCRATCH), None)
+        scratch = next((r for r in at if r["arm"] == SCRATCH), None)
         where = f" in {test} ({at[0]['n']:,} held-out readings pooled)" if (
             test != REST) else ""
         if pre and k == 0:
             parts.append(f"zero-shot {acc(pre)}")
         elif pre:
             parts.append(f"K = {k}{where}: {acc(pre)}"
-                         + (f" (from scratch {acc(scratch)})" if scratch else ""))
+                         + (f" ({SCRATCH} {acc(scratch)})" if scratch else ""))
     minutes = float(cost.get("pretraining seconds", "nan")) / 60
     return ("- **Synthetic to real** ([transfer report](docs/benchmarks/transfer/report.md), "
             "held-out real captchas read after fine-tuning on K real labels; [95% interval]): "

@@ -30,6 +30,7 @@ from crnn.bench.figures import _legend_outside, _pyplot, _save
 from crnn.bench.report import Table
 from crnn.bench.stats import wilson
 from crnn.bench.suite import ModelPlan, TransferPlan, config_hash
+from crnn.bench.transfer_labels import PRETRAINED, REST, SCRATCH, folds_label
 from crnn.data.sources import Samples, folds, load_samples
 from crnn.evaluate import mistakes_sheet
 from crnn.metrics import score
@@ -89,9 +90,6 @@ def k_values(plan: TransferPlan, pool: int) -> list[int]:
     return sorted(ks)
 
 
-REST = "the rest"  # the test part of a K: every real image not trained on
-
-
 @dataclass(frozen=True)
 class Arm:
     """One way to start fine-tuning: from the pretrained checkpoint, or from scratch."""
@@ -143,8 +141,7 @@ def section(b: Bench, real: Path, out: Path,
     pre_ckpt, cost = pretrain(b, plan, shape)
     key = config_hash([str(real.resolve()), len(samples), plan.split])
     # The pretrained arm first at every K, then the baseline: its figures come first.
-    arms = [Arm("pretrained + fine-tuned", "pretrained", pre_ckpt),
-            Arm("from scratch", "scratch", None)]
+    arms = [Arm(PRETRAINED, "pretrained", pre_ckpt), Arm(SCRATCH, "scratch", None)]
 
     def measure(arm: Arm, k: int, train: Samples, test: Samples, tag: str) -> Reading:
         root = b.cache / "data" / f"transfer-{key}" / tag
@@ -164,7 +161,7 @@ def section(b: Bench, real: Path, out: Path,
     for arm, k in itertools.product(arms, k_values(plan, len(pool))):
         if k > 0 or arm.init is not None:  # K = 0 from scratch: nothing to train
             readings[k, REST, arm.label] = measure(arm, k, pool, held, f"k{k}")
-    cv = f"{plan.folds} folds"
+    cv = folds_label(plan.folds)
     if plan.folds > 1:
         for arm in arms:  # fold 0 is the split, measured above
             pooled = readings[len(pool), REST, arm.label]
@@ -195,8 +192,7 @@ def section(b: Bench, real: Path, out: Path,
             f"different {len(held)} images of the same shuffle (fold 0 is the split above"
             f"{remainder_note(parts)}) and training on the rest; the held-out readings are "
             "pooled, so n counts every held-out image and the interval is narrower than one "
-            "test part's. "
-            "Steps and time are per fold.")
+            "test part's. Steps and time are per fold.")
     cost_table = Table("transfer_pretraining", "Transfer: synthetic pretraining (paid once)", [
         ("key", "what", ""), ("value", "value", "")], keys=("key",))
     cost_table.rows = [{"key": k, "value": str(v)} for k, v in cost.items()]
