@@ -82,6 +82,7 @@ def test_deterministic_switches_off_autotuning_and_tf32_and_must_match_on_resume
                progress=False)
     train(TrainConfig(out=str(tmp_path / "a"), **cfg))
     assert cudnn.allow_tf32 and not cudnn.deterministic  # untouched unless asked
+    cudnn.benchmark = True  # left on by an earlier run in the process: must be switched off
     train(TrainConfig(out=str(tmp_path / "b"), deterministic=True, **cfg))
     assert cudnn.deterministic and not (cudnn.benchmark or cudnn.allow_tf32
                                         or matmul.allow_tf32)
