@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -390,6 +392,14 @@ def test_an_image_budget_stops_training_after_that_many_images(tmp_path, tiny_da
     s = train(TrainConfig(data=str(tiny_dataset), out=str(tmp_path / "r"), model="cnn-ctc",
                           size="tiny", images=100, batch_size=16, progress=False))
     assert s["steps"] == 7 and s["images_seen"] == 112  # ceil(100 / 16) batches of 16
+
+
+def test_the_headline_imports_without_torch():
+    """`crnn-bench headline` only reads JSON: it must not pay for torch and the trainer."""
+    code = "import sys, crnn.bench.headline; print(sorted({'torch', 'PIL'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_headline_quotes_intervals_and_batch_1_latency(tmp_path):

@@ -150,13 +150,3 @@ def test_the_fold_note_names_a_shorter_last_part_only_when_there_is_one():
     assert remainder_note(folds(s, 0.3, 1, 3)) == ""  # the remainder is not measured
     assert remainder_note(folds(s, 0.25, 1, 4)) == ""  # 20 = 4 x 5: no remainder
 
-
-def test_the_headline_imports_without_torch():
-    """`crnn-bench headline` only reads JSON: it must not pay for torch and the trainer."""
-    import subprocess
-    import sys
-
-    code = "import sys, crnn.bench.headline; print(sorted({'torch', 'PIL'} & set(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "[]"
