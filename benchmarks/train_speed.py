@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from crnn.bench.stats import ratio_interval  # noqa: E402
 from plumbing.files import atomic_write, write_json  # noqa: E402
 
 # Run inside the side's checkout (its code first on sys.path); prints the summary as JSON.
@@ -122,13 +122,9 @@ def _summarise(runs: list[dict], args: argparse.Namespace) -> dict:
            for s in ("old", "new")}
     # Ratios within a repeat (the two runs next to each other), then their spread.
     ratios = [n / o for o, n in zip(speed["old"], speed["new"])]
-    logs = [math.log(x) for x in ratios]
-    mean = statistics.fmean(logs)
-    half = 2 * statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else float("nan")
+    ratio, low, high = ratio_interval(ratios)
     return {
-        "runs": runs, "ratios": ratios,
-        "ratio": math.exp(mean), "ratio_low": math.exp(mean - half),
-        "ratio_high": math.exp(mean + half),
+        "runs": runs, "ratios": ratios, "ratio": ratio, "ratio_low": low, "ratio_high": high,
         "images_per_s": {s: statistics.median(v) for s, v in speed.items()},
         "val_accuracy": {s: statistics.fmean(v) for s, v in acc.items()},
         "images_seen": runs[0]["steps"] * args.batch_size,
@@ -164,7 +160,7 @@ def _write(out: Path, result: dict, args: argparse.Namespace, argv: list[str] | 
         f"- images/s, median: old {result['images_per_s']['old']:.1f}, "
         f"new {result['images_per_s']['new']:.1f}",
         f"- new / old: **{result['ratio']:.2f}x** (geometric mean of the per-repeat ratios "
-        f"{', '.join(f'{x:.2f}' for x in result['ratios'])}; ±2 standard errors: "
+        f"{', '.join(f'{x:.2f}' for x in result['ratios'])}; 95% t interval: "
         f"{result['ratio_low']:.2f}-{result['ratio_high']:.2f})",
         f"- validation sequence accuracy after {result['images_seen']:,} images: old "
         f"{result['val_accuracy']['old']:.4f}, new {result['val_accuracy']['new']:.4f}",

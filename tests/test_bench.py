@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -222,14 +223,47 @@ def test_decode_speed_writes_a_dated_report(tmp_path, capsys):
 
     out = tmp_path / "docs" / "decoding"
     decode_speed.main(["--rows", "32", "--frames", "12", "--min-seconds", "0.01",
-                       "--no-model", "--out", str(out)])
+                       "--repeats", "3", "--no-model", "--out", str(out)])
     doc = json.loads(out.with_suffix(".json").read_text())
     assert doc["environment"]["date"] and "--rows 32" in doc["command"]
     greedy = [r for r in doc["rows"] if r["implementation"] == "ours greedy"]
     assert greedy and all(r["sequences_per_s"] > 0 for r in greedy)
+    for r in doc["rows"]:  # a median of the rounds, and their range
+        rounds = r["rounds_sequences_per_s"]
+        assert len(rounds) == 3 and r["sequences_per_s"] == statistics.median(rounds)
+        assert r["sequences_per_s_range"] == [min(rounds), max(rounds)]
     md = out.with_suffix(".md").read_text()
     assert md.startswith("# CTC decoding speed") and doc["command"] in md
     assert not list(out.parent.glob(".*.tmp"))  # written atomically
+
+
+def test_decoding_targets_are_met_only_by_a_whole_interval():
+    """Ratios are paired round by round; a target counts as met only when the interval of
+    their geometric mean clears it, missed only when it lies wholly below."""
+    from crnn.bench.decode_speed import target_ratios
+
+    def row(name: str, rounds: list[float], b: int = 1) -> dict:
+        return {"logits": "model outputs", "implementation": name, "batch_size": b,
+                "rounds_sequences_per_s": rounds}
+
+    peer = [100.0, 50.0, 100.0]  # a slow second round hits both sides alike
+    rows = [row("ours greedy", [150.0, 75.0, 150.0]), row("fast-ctc-decode viterbi", peer),
+            row("ours beam (w=4)", [101.0, 49.0, 96.0]),
+            row("fast-ctc-decode beam (w=4)", peer)]
+    rows += [{**r, "batch_size": 8, "rounds_sequences_per_s": [
+        x / 2 if r["implementation"].startswith("ours") else x
+        for x in r["rounds_sequences_per_s"]]} for r in rows]
+    got = {(r["batch_size"], r["ours"]): r for r in target_ratios(rows, 4)}
+    assert len(got) == 4
+    greedy = got[1, "ours greedy"]
+    assert (greedy["ratio"], greedy["low"], greedy["high"]) == pytest.approx((1.5, 1.5, 1.5))
+    assert greedy["verdict"] == "meets" and greedy["target"] == 1.0
+    beam = got[1, "ours beam (w=4)"]
+    assert beam["low"] < 1.0 < beam["high"] and beam["verdict"] == "unresolved"
+    assert beam["ratio"] == pytest.approx((1.01 * 0.98 * 0.96) ** (1 / 3))
+    assert got[8, "ours greedy"]["verdict"] == "MISSES"  # 0.75x in every round
+    peaked = [{**r, "logits": "synthetic peaked"} for r in rows]
+    assert {r["target"] for r in target_ratios(peaked, 4) if "beam" in r["ours"]} == {10.0}
 
 
 def test_decode_speed_times_the_contenders_in_turns(monkeypatch):
@@ -423,3 +457,28 @@ def test_headline_quotes_intervals_and_batch_1_latency(tmp_path):
     assert "one image in 3.10 ms (p50, p95 3.60 ms" in text
     assert "of in-distribution (4-6)): crnn-small reads 99.80% [98.9–100.0]" in text
     assert "ddddocr 1.6 70.00% [66.0–74.0]" in text
+
+
+def test_headline_quotes_speed_ratios_with_their_intervals(tmp_path):
+    from crnn.bench.headline import headline
+
+    gen = {"environment": {"cpu_cores": 2}, "tutorial_loop": {"images_per_s": 280.0},
+           "captchagen_make": {"images": 50000, "images_per_s": 1500.0, "peak_rss_mib": 44.0},
+           "captchagen_make_small": {"images": 5000}, "peak_rss_growth": 1.0,
+           "speedup": 5.36, "speedup_low": 5.1, "speedup_high": 5.62}
+    rows = [{"logits": src, "implementation": name, "batch_size": b, "sequences_per_s": v}
+            for src in ("crnn-small outputs", "synthetic peaked") for b in (1, 2048)
+            for name, v in (("reference loop", 1e4), ("ours greedy", 5e5),
+                            ("ours beam (w=10)", 2e4), ("fast-ctc-decode viterbi", 3e5),
+                            ("fast-ctc-decode beam (w=10)", 2e3))]
+    ratios = [{"logits": src, "batch_size": b, "ours": ours, "ratio": x, "low": x - 0.2,
+               "high": x + 0.3} for src in ("crnn-small outputs", "synthetic peaked")
+              for b in (1, 2048) for ours, x in (("ours greedy", 1.6),
+                                                 ("ours beam (w=10)", 13.5))]
+    (tmp_path / "generator.json").write_text(json.dumps(gen))
+    (tmp_path / "decoding.json").write_text(json.dumps({"rows": rows, "ratios": ratios}))
+    text = headline(tmp_path)
+    assert "5.36x [5.10–5.62] the tutorial loop (280 images/s)" in text
+    assert "greedy 500,000 sequences/s, 50x the per-frame loop and 1.6x [1.4–1.9] " in text
+    assert "beam search (w=10) 20,000 sequences/s, 13.5x [13.3–13.8] fast-ctc-decode's" in text
+    assert "greedy 2.0 µs per sequence (1.60x [1.40–1.90] fast-ctc-decode)" in text

@@ -64,7 +64,7 @@ def test_headline_quotes_each_suite_its_seeds_and_the_transfer_curve(tmp_path):
     assert "zero-shot 25.00% [20.0–30.0]; K = 100: 93.00% [91.0–95.0] (from scratch 0.00%" in text
     assert ("K = 100 in 10 folds (1,040 held-out readings pooled): 99.00% [98.0–99.5] "
             "(from scratch 50.00% [47.0–53.0])") in text
-    assert "40000 synthetic `random` captchas, 10 min" in text
+    assert "40,000 synthetic `random` captchas, 10 min" in text
 
 
 def _kept(name: str) -> dict:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from crnn.bench.stats import mcnemar_exact, mean_std, overlap, wilson
+from crnn.bench.stats import mcnemar_exact, mean_std, overlap, ratio_interval, t975, wilson
 
 
 @pytest.mark.parametrize("k, n, lo, hi", [
@@ -51,3 +53,21 @@ def test_mean_std_and_overlap():
     m, s = mean_std([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])
     assert m == 5.0 and s == pytest.approx(2.138089935, rel=1e-9)  # sample std (n - 1)
     assert overlap((0.1, 0.3), (0.3, 0.5)) and not overlap((0.1, 0.2), (0.3, 0.5))
+
+
+@pytest.mark.parametrize("df, t", [(1, 12.706), (2, 4.303), (4, 2.776), (30, 2.042),
+                                   (40, 2.021), (60, 2.000), (120, 1.980)])
+def test_t975_matches_the_table(df, t):
+    assert t975(df) == pytest.approx(t, abs=1.5e-3)
+
+
+def test_ratio_interval_is_a_t_interval_on_the_logs():
+    # logs 0, ln 2, ln 4: mean ln 2 (ratio 2), sd ln 2, half-width 4.303 ln 2 / sqrt 3
+    r, lo, hi = ratio_interval([1.0, 2.0, 4.0])
+    half = 4.303 * math.log(2) / math.sqrt(3)
+    assert r == pytest.approx(2.0)
+    assert (lo, hi) == pytest.approx((2 * math.exp(-half), 2 * math.exp(half)))
+    assert ratio_interval([1.5, 1.5]) == pytest.approx((1.5, 1.5, 1.5))
+    assert math.isnan(ratio_interval([3.0])[1])
+    with pytest.raises(ValueError):
+        ratio_interval([1.0, 0.0])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import math
 import os
 import statistics
 import string
@@ -25,6 +26,7 @@ import torch
 
 from crnn.bench.environment import environment
 from crnn.bench.provenance import code_hash
+from crnn.bench.stats import ratio_interval
 from crnn.decode import beam, greedy, reference
 from plumbing.files import atomic_write, write_json
 
@@ -126,9 +128,10 @@ def run_decode_benchmark(
     charset: str,
     batch_sizes: Sequence[int] = (1, 32, 256, 2048),
     beam_width: int = 10,
-    min_seconds: float = 0.5,
+    min_seconds: float = 0.2,
     slow_rows: int = 128,
     agreement_rows: int = 2048,
+    repeats: int = 5,
 ) -> list[dict]:
     """Time every decoder on the first b rows of ``log_probs`` (T, N, C) for each batch size b.
 
@@ -137,6 +140,9 @@ def run_decode_benchmark(
     ``agreement_with_reference`` (share of rows whose text equals the per-frame loop's),
     ``agreement_with_pyctcdecode`` (beam searches, when pyctcdecode is installed), ``device``
     and ``note``; agreement is counted on the first ``agreement_rows`` rows at most.
+    ``sequences_per_s`` is the median of ``repeats`` rounds, each listed in
+    ``rounds_sequences_per_s``: a ratio of two contenders is then taken round by round
+    (:func:`target_ratios`), and its spread over rounds gives it an interval.
 
     At batch b every contender decodes consecutive slices of b rows, a call per slice, as a
     caller with b images at a time would: ours get each slice as the contiguous (T, b, C)
@@ -145,7 +151,7 @@ def run_decode_benchmark(
     timing. The calls cycle over the slices (at batch 1, every row in turn, so rows that
     need a real search count at their share), and the time per call is the median over
     cycles, the contenders taking turns until each ran for ``min_seconds`` after a warm-up
-    (:func:`_interleaved_seconds_per_call`). The per-row Python
+    (:func:`_interleaved_seconds_per_call`), once per round. The per-row Python
     decoders (the loop, the peers' beam searches) cycle over at most ``slow_rows`` rows and
     are timed on at most that many per call, scaled, which the note says.
     """
@@ -168,16 +174,19 @@ def run_decode_benchmark(
              max(1, min(len(slices), slow_rows // b)) if c.slow else len(slices))
             for c, rows_timed in zip(contenders, timed)
         ]
-        seconds = _interleaved_seconds_per_call(calls, min_seconds)
+        rounds = [_interleaved_seconds_per_call(calls, min_seconds) for _ in range(repeats)]
         reference_speed = None
-        for c, rows_timed, s in zip(contenders, timed, seconds):
-            speed = rows_timed / s
+        for k, (c, rows_timed) in enumerate(zip(contenders, timed)):
+            speeds = [rows_timed / seconds[k] for seconds in rounds]
+            speed = statistics.median(speeds)
             if c.name == "reference loop":
                 reference_speed = speed
             row = {
                 "implementation": c.name,
                 "batch_size": b,
                 "sequences_per_s": speed,
+                "rounds_sequences_per_s": speeds,
+                "sequences_per_s_range": [min(speeds), max(speeds)],
                 "us_per_sequence": 1e6 / speed,
                 "speedup_vs_reference": speed / reference_speed if reference_speed else None,
                 "agreement_with_reference": _agreement(texts[c.name], truth["reference"], b),
@@ -416,7 +425,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=10)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--min-seconds", type=float, default=0.5)
+    parser.add_argument("--min-seconds", type=float, default=0.2,
+                        help="each contender's time per round")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="rounds; the ratios' intervals come from their spread")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None,
                         help="a crnn-small checkpoint for the model-output rows (default: "
@@ -449,7 +461,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     sources.append(("synthetic peaked", lp, charset))
     rows = []
     for name, logits, symbols in sources:
-        found = run_decode_benchmark(logits, symbols, sizes, args.width, args.min_seconds)
+        found = run_decode_benchmark(logits, symbols, sizes, args.width, args.min_seconds,
+                                     repeats=args.repeats)
         rows += [{"logits": name, **r} for r in found]
 
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -475,7 +488,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             "",
             f"Not installed, so not measured: {', '.join(missing)} (pip install '.[peers]').",
         ]
-    lines += ["", *[f"- {line}" for line in _ratios(rows, sizes, args.width)]]
+    ratios = target_ratios(rows, args.width)
+    lines += ["", f"Ours over the peer, the geometric mean of {args.repeats} rounds' ratios "
+              "[95% t interval]; a target is met when the whole interval reaches it:", "",
+              *[f"- {line}" for line in _ratio_lines(rows, ratios, args.width)]]
     if e2e is not None:
         lines += [
             "",
@@ -510,11 +526,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     text = "\n".join(lines)
     print(text)
     if args.out:
-        _write(args.out, text, rows, argv, e2e)
+        _write(args.out, text, rows, argv, e2e, ratios)
 
 
 def _write(out: str, text: str, rows: list[dict], argv: Sequence[str] | None,
-           e2e: dict | None = None) -> None:
+           e2e: dict | None = None, ratios: list[dict] | None = None) -> None:
     """The table as Markdown (with date, machine and command) and JSON, next to each other."""
     env = environment()
     command = "python -m crnn.bench.decode_speed " + " ".join(argv or sys.argv[1:])
@@ -526,7 +542,8 @@ def _write(out: str, text: str, rows: list[dict], argv: Sequence[str] | None,
     )
     atomic_write(path.with_suffix(".md"), (head + text + "\n").encode())
     write_json(path.with_suffix(".json"),
-               {"command": command, "environment": env, "rows": rows, "end_to_end": e2e})
+               {"command": command, "environment": env, "rows": rows, "ratios": ratios or [],
+                "end_to_end": e2e})
 
 
 def _markdown(rows: list[dict]) -> str:
@@ -536,6 +553,7 @@ def _markdown(rows: list[dict]) -> str:
         "device",
         "batch",
         "sequences/s",
+        "range over rounds",
         "µs/sequence",
         "vs loop",
         "agrees with loop",
@@ -552,6 +570,7 @@ def _markdown(rows: list[dict]) -> str:
             r["device"],
             str(r["batch_size"]),
             f"{r['sequences_per_s']:,.0f}",
+            "{:,.0f}-{:,.0f}".format(*r["sequences_per_s_range"]),
             f"{r['us_per_sequence']:.2f}",
             "" if speedup is None else f"{speedup:.1f}x",
             f"{r['agreement_with_reference']:.4f}",
@@ -562,28 +581,47 @@ def _markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _ratios(rows: list[dict], sizes: Sequence[int], width: int) -> list[str]:
-    """The issue's targets, read per logits source at every batch size."""
+def target_ratios(rows: list[dict], width: int) -> list[dict]:
+    """Ours over the peer on the issue's targets, per logits source and batch size.
+
+    Each ratio is taken round by round (both timed in the same round), then summarised by
+    :func:`crnn.bench.stats.ratio_interval`: ``ratio`` (geometric mean), ``low``, ``high``
+    (95% interval), ``target`` and ``verdict``: "meets" only when the whole interval is at
+    or above the target, "MISSES" when it is wholly below, "unresolved" when it spans it.
+    """
     beam_name = f"ours beam (w={width})"
-    lines = []
+    found = []
     for source in dict.fromkeys(r.get("logits", "") for r in rows):
         # On the peaked logits, where the peers' beam searches slow down, beam search is
         # held to 10x the peer's speed.
         pairs = [("ours greedy", "fast-ctc-decode viterbi", 1.0),
                  (beam_name, f"fast-ctc-decode beam (w={width})",
                   10.0 if source == "synthetic peaked" else 1.0)]
-        for b in sizes:
+        for b in dict.fromkeys(r["batch_size"] for r in rows):
             speed = {r["implementation"]: r for r in rows
                      if r.get("logits", "") == source and r["batch_size"] == b}
             for ours, peer, target in pairs:
                 if peer not in speed:
-                    lines.append(f"{source}, batch {b}: {peer} not installed")
                     continue
-                x = speed[ours]["sequences_per_s"] / speed[peer]["sequences_per_s"]
-                verdict = "meets" if x >= target else "MISSES"
-                lines.append(f"{source}, batch {b}: {ours} / {peer}: {x:.2f}x "
-                             f"({verdict} {target:g}x)")
-        top = max(sizes)
+                ratio, low, high = ratio_interval([
+                    x / y for x, y in zip(speed[ours]["rounds_sequences_per_s"],
+                                          speed[peer]["rounds_sequences_per_s"])])
+                verdict = ("unresolved" if math.isnan(low) or low < target <= high
+                           else "meets" if low >= target else "MISSES")
+                found.append({"logits": source, "batch_size": b, "ours": ours, "peer": peer,
+                              "ratio": ratio, "low": low, "high": high, "target": target,
+                              "verdict": verdict})
+    return found
+
+
+def _ratio_lines(rows: list[dict], ratios: list[dict], width: int) -> list[str]:
+    """The targets as sentences, then beam search's agreement with pyctcdecode."""
+    beam_name = f"ours beam (w={width})"
+    lines = [f"{r['logits']}, batch {r['batch_size']}: {r['ours']} / {r['peer']}: "
+             f"{r['ratio']:.2f}x [{r['low']:.2f}-{r['high']:.2f}] ({r['verdict']} "
+             f"{r['target']:g}x)" for r in ratios]
+    for source in dict.fromkeys(r.get("logits", "") for r in rows):
+        top = max(r["batch_size"] for r in rows)
         agreement = next((r.get("agreement_with_pyctcdecode") for r in rows
                           if r.get("logits", "") == source and r["batch_size"] == top
                           and r["implementation"] == beam_name), None)

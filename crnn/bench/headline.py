@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from crnn.bench.transfer_labels import REST, SCRATCH
+from crnn.bench.transfer_labels import PRETRAINED, REST, SCRATCH
 from plumbing.errors import UsageError
 
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
@@ -37,6 +37,11 @@ def _acc(row: dict) -> str:
     return f"{_pct(row['sequence_accuracy'])} [{100 * ci[0]:.1f}–{100 * ci[1]:.1f}]"
 
 
+def _interval(low: float | None, high: float | None) -> str:
+    """`` [low–high]`` for a ratio's 95% interval; nothing where the report has none."""
+    return "" if low is None or high is None else f" [{low:.2f}–{high:.2f}]"
+
+
 def headline(docs: Path) -> str:
     """Markdown bullets quoting the measured figures, each with the report it comes from."""
     lines: list[str] = []
@@ -46,7 +51,8 @@ def headline(docs: Path) -> str:
         lines.append(
             f"- **Generator** ([report](docs/benchmarks/generator.md)): `captchagen make` writes "
             f"{g['images_per_s']:.0f} images/s on {gen['environment']['cpu_cores']} cores, "
-            f"{gen['speedup']:.2f}x the tutorial loop "
+            f"{gen['speedup']:.2f}x{_interval(gen.get('speedup_low'), gen.get('speedup_high'))} "
+            "the tutorial loop "
             f"({gen['tutorial_loop']['images_per_s']:.0f} images/s); {g['images']:,} images in "
             f"{g['images'] / g['images_per_s']:.0f} s, peak memory {g['peak_rss_mib']:.0f} MiB "
             f"({gen['peak_rss_growth']:.2f}x that of a {gen['captchagen_make_small']['images']:,}"
@@ -143,7 +149,7 @@ def _transfer_line(report: dict) -> str:
     # Reports before the "test" column held only the single split (REST).
     for k, test in dict.fromkeys((r["k"], r.get("test", REST)) for r in rows):
         at = [r for r in rows if (r["k"], r.get("test", REST)) == (k, test)]
-        pre = next((r for r in at if r["arm"] != SCRATCH), None)
+        pre = next((r for r in at if r["arm"] == PRETRAINED), None)
         scratch = next((r for r in at if r["arm"] == SCRATCH), None)
         where = f" in {test} ({at[0]['n']:,} held-out readings pooled)" if (
             test != REST) else ""
@@ -153,44 +159,53 @@ def _transfer_line(report: dict) -> str:
             parts.append(f"K = {k}{where}: {acc(pre)}"
                          + (f" ({SCRATCH} {acc(scratch)})" if scratch else ""))
     minutes = float(cost.get("pretraining seconds", "nan")) / 60
+    images = cost.get("synthetic images", "?")  # the table holds its values as text
+    images = f"{int(images):,}" if images.isdigit() else images
     return ("- **Synthetic to real** ([transfer report](docs/benchmarks/transfer/report.md), "
             "held-out real captchas read after fine-tuning on K real labels; [95% interval]): "
-            + "; ".join(parts) + f". Pretraining: {cost.get('synthetic images')} synthetic "
+            + "; ".join(parts) + f". Pretraining: {images} synthetic "
             f"`{cost.get('synthetic style')}` captchas, {minutes:.0f} min on the CPU, paid once.")
 
 
 def _decoding_line(dec: dict) -> str:
     """Greedy and beam against the loop and fast-ctc-decode: batch 1 and the largest batch."""
-    def speed(rows: list[dict], batch: int, name: str) -> float | None:
-        r = next((r for r in rows if r["batch_size"] == batch and r["implementation"] == name),
-                 None)
-        return r["sequences_per_s"] if r else None
+    def speed(rows: list[dict], batch: int, name: str) -> float:
+        return next(r["sequences_per_s"] for r in rows
+                    if r["batch_size"] == batch and r["implementation"] == name)
 
     # The synthetic peaked logits' rows (the report also has a model's own outputs).
-    rows = [r for r in dec["rows"] if r.get("logits", "synthetic peaked") == "synthetic peaked"]
+    def ratio(source: str, batch: int, ours: str, digits: int) -> str | None:
+        """Ours over fast-ctc-decode with the report's interval over rounds."""
+        r = next((r for r in dec.get("ratios", []) if r["logits"] == source
+                  and r["batch_size"] == batch and r["ours"] == ours), None)
+        if r is None:
+            return None
+        return f"{r['ratio']:.{digits}f}x [{r['low']:.{digits}f}–{r['high']:.{digits}f}]"
+
+    # The synthetic peaked logits' rows (the report also has a model's own outputs).
+    peaked = "synthetic peaked"
+    rows = [r for r in dec["rows"] if r.get("logits", peaked) == peaked]
     big = max(r["batch_size"] for r in rows)
     beam_name = next(r["implementation"] for r in rows
                      if r["implementation"].startswith("ours beam"))
-    peer_beam = beam_name.replace("ours", "fast-ctc-decode")
     greedy, loop = speed(rows, big, "ours greedy"), speed(rows, big, "reference loop")
-    fcd = speed(rows, big, "fast-ctc-decode viterbi")
-    beam, fcd_beam = speed(rows, big, beam_name), speed(rows, big, peer_beam)
-    text = (f"- **CTC decoding** ([report](docs/benchmarks/decoding.md), {big:,} rows): "
+    beam = speed(rows, big, beam_name)
+    text = (f"- **CTC decoding** ([report](docs/benchmarks/decoding.md), {big:,} rows, medians "
+            "of rounds; ratios to fast-ctc-decode [95% interval]): "
             f"greedy {greedy:,.0f} sequences/s, {greedy / loop:.0f}x the per-frame loop")
-    if fcd:
-        text += f" and {greedy / fcd:.1f}x fast-ctc-decode"
+    if fcd := ratio(peaked, big, "ours greedy", 1):
+        text += f" and {fcd} fast-ctc-decode"
     text += f"; {beam_name.replace('ours beam', 'beam search')} {beam:,.0f} sequences/s"
-    if fcd_beam:
-        text += f", {beam / fcd_beam:.1f}x fast-ctc-decode's"
-    model = [r for r in dec["rows"] if r.get("logits", "").endswith("outputs")]
-    one = {n: speed(model, 1, n) for n in ("ours greedy", "fast-ctc-decode viterbi",
-                                           beam_name, peer_beam)}
+    if fcd_beam := ratio(peaked, big, beam_name, 1):
+        text += f", {fcd_beam} fast-ctc-decode's"
+    model = next((r["logits"] for r in dec["rows"] if r.get("logits", "").endswith("outputs")),
+                 None)
+    one = {n: ratio(model, 1, n, 2) for n in ("ours greedy", beam_name)} if model else {}
     if model and all(one.values()):
-        text += (f". At batch 1 on {model[0]['logits']}: greedy "
-                 f"{1e6 / one['ours greedy']:.1f} µs per sequence "
-                 f"({one['ours greedy'] / one['fast-ctc-decode viterbi']:.2f}x fast-ctc-decode), "
-                 f"beam {1e6 / one[beam_name]:.1f} µs "
-                 f"({one[beam_name] / one[peer_beam]:.2f}x)")
+        at = [r for r in dec["rows"] if r.get("logits") == model]
+        text += (f". At batch 1 on {model}: greedy {1e6 / speed(at, 1, 'ours greedy'):.1f} µs "
+                 f"per sequence ({one['ours greedy']} fast-ctc-decode), beam "
+                 f"{1e6 / speed(at, 1, beam_name):.1f} µs ({one[beam_name]})")
     return text + "."
 
 

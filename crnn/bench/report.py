@@ -40,11 +40,14 @@ class Table:
 
 def fmt_cell(value, spec: str) -> str:
     """How a table value is printed: ``None``/NaN as n/a, an interval ``[lo, hi]`` (spec
-    ``ci``) as lo–hi, numbers by their format spec."""
+    ``ci``) as lo–hi, a range of large counts (spec ``range``) as lo–hi with thousands
+    separators, numbers by their format spec."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if spec == "ci":
         return f"{value[0]:.4f}–{value[1]:.4f}"
+    if spec == "range":
+        return f"{value[0]:,.0f}–{value[1]:,.0f}"
     if spec == "pct":
         return f"{100 * value:.2f}%"
     if spec in ("", "s") or isinstance(value, str):

@@ -1,6 +1,7 @@
-"""How sure a measured accuracy is: Wilson intervals, the exact McNemar test, mean and std.
+"""How sure a measured figure is: Wilson intervals, the exact McNemar test, mean and std,
+and the interval of a speed ratio measured in paired rounds.
 
-Pure Python (no scipy): a benchmark report quotes these next to every accuracy.
+Pure Python (no scipy): a benchmark report quotes these next to every accuracy and ratio.
 """
 
 from __future__ import annotations
@@ -9,6 +10,12 @@ import math
 from collections.abc import Sequence
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile: a two-sided 95% interval
+
+# Student's t 97.5% quantiles for 1-30 degrees of freedom (any statistics table): with the 3-7
+# rounds a benchmark affords, 2 standard errors would claim far more certainty than there is.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+         2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -60,3 +67,30 @@ def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
 def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     """Whether two intervals share a point (a difference inside the noise)."""
     return a[0] <= b[1] and b[0] <= a[1]
+
+
+def t975(df: int) -> float:
+    """Student's t 97.5% quantile (a two-sided 95% interval) for ``df`` degrees of freedom."""
+    if df < 1:
+        raise ValueError(f"t975: need df >= 1, got {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = Z95  # Cornish-Fisher: within 1e-3 of the exact quantile beyond 30 degrees of freedom
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def ratio_interval(ratios: Sequence[float]) -> tuple[float, float, float]:
+    """The geometric mean of speed ratios from paired rounds, with its 95% t interval.
+
+    Each ratio compares two contenders timed in the same round, so a slow spell of the
+    machine cancels in it; rounds differ by noise that is multiplicative, hence the mean
+    and the interval are taken on the logarithms. One ratio gives no interval (NaN bounds).
+    """
+    if not ratios or any(not x > 0 for x in ratios):
+        raise ValueError(f"ratio_interval: need positive ratios, got {list(ratios)}")
+    logs = [math.log(x) for x in ratios]
+    m, sd = mean_std(logs)
+    if sd is None:
+        return math.exp(m), math.nan, math.nan
+    half = t975(len(logs) - 1) * sd / math.sqrt(len(logs))
+    return math.exp(m), math.exp(m - half), math.exp(m + half)

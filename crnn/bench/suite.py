@@ -112,7 +112,8 @@ class DecodePlan:
     rows: int = _k(2048, 1, 10_000_000)
     batch_sizes: tuple[int, ...] = _k((1, 32, 256, 2048))
     beam_width: int = _k(10, 1, 1024)
-    min_seconds: float = _k(0.5, 0.001, 3600.0)
+    min_seconds: float = _k(0.2, 0.001, 3600.0)  # per contender and round
+    repeats: int = _k(5, 1, 1000)  # rounds: a speed is their median, its range their spread
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -262,7 +262,9 @@ def decoding_table(b: Bench, runs: list[Run], test: TestSet) -> Table:
     t = Table("decoding", "CTC decoding: implementation x batch size", [
         ("logits", "logits", ""), ("implementation", "implementation", ""),
         ("device", "device", ""), ("batch_size", "batch", "d"),
-        ("sequences_per_s", "sequences/s", ",.0f"), ("us_per_sequence", "µs/sequence", ".2f"),
+        ("sequences_per_s", "sequences/s", ",.0f"),
+        ("sequences_per_s_range", "range over rounds", "range"),
+        ("us_per_sequence", "µs/sequence", ".2f"),
         ("speedup_vs_reference", "speed-up vs loop", ".1f"),
         ("agreement_with_reference", "agreement with loop", ".4f"),
         ("agreement_with_pyctcdecode", "agreement with pyctcdecode", ".4f"),
@@ -287,8 +289,11 @@ def decoding_table(b: Bench, runs: list[Run], test: TestSet) -> Table:
         for name, lp, charset in sources:
             rows = decode_speed.run_decode_benchmark(lp, charset, batch_sizes=p.batch_sizes,
                                                      beam_width=p.beam_width,
-                                                     min_seconds=p.min_seconds)
-            t.rows += [{"logits": name, **r} for r in rows]
+                                                     min_seconds=p.min_seconds,
+                                                     repeats=p.repeats)
+            # Each row keeps its rounds' range; the rounds themselves are not a column.
+            t.rows += [{"logits": name, **{k: v for k, v in r.items()
+                                           if k != "rounds_sequences_per_s"}} for r in rows]
             t.notes.append(f"{device}, {name}: log-probabilities of shape {tuple(lp.shape)} "
                            "(T, N, C).")
     if run is not None:
