@@ -482,3 +482,52 @@ def test_headline_quotes_speed_ratios_with_their_intervals(tmp_path):
     assert "greedy 500,000 sequences/s, 50x the per-frame loop and 1.6x [1.4–1.9] " in text
     assert "beam search (w=10) 20,000 sequences/s, 13.5x [13.3–13.8] fast-ctc-decode's" in text
     assert "greedy 2.0 µs per sequence (1.60x [1.40–1.90] fast-ctc-decode)" in text
+
+
+def test_generator_speed_pairs_its_rounds_and_quotes_the_interval(tmp_path):
+    """benchmarks/generator_speed.py: the loop and captchagen make alternate in rounds; the
+    speed-up is the geometric mean of the per-round ratios, with their t interval."""
+    from crnn.bench.stats import ratio_interval
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "generator_speed.py"
+    out = tmp_path / "generator"
+    subprocess.run([sys.executable, str(script), "--n", "24", "--baseline-n", "8",
+                    "--small-n", "12", "--repeats", "2", "--out", str(out)],
+                   check=True, capture_output=True)
+    doc = json.loads(out.with_suffix(".json").read_text())
+    loops, makes = doc["tutorial_loop"]["rounds"], doc["captchagen_make"]["rounds"]
+    assert len(loops) == len(makes) == 2 and doc["repeats"] == 2
+    assert doc["ratios"] == pytest.approx([m / x for m, x in zip(makes, loops)])
+    speedup, low, high = ratio_interval(doc["ratios"])
+    assert (doc["speedup"], doc["speedup_low"], doc["speedup_high"]) == pytest.approx(
+        (speedup, low, high))
+    assert low <= speedup <= high
+    assert doc["captchagen_make"]["images_per_s"] == statistics.median(makes)
+    md = out.with_suffix(".md").read_text()
+    assert f"**{speedup:.2f}x**" in md and f"95% interval {low:.2f}-{high:.2f}" in md
+    assert not list(tmp_path.glob(".*.tmp"))
+    bad = subprocess.run([sys.executable, str(script), "--repeats", "0", "--out", str(out)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "must be >= 1" in bad.stderr
+
+
+def test_train_speed_quotes_a_t_interval_of_its_paired_ratios():
+    """benchmarks/train_speed.py: new/old per repeat, geometric mean, 95% t interval (with 3
+    repeats 4.30 standard errors, not 2)."""
+    import argparse
+    import importlib.util
+    import math
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "train_speed.py"
+    spec = importlib.util.spec_from_file_location("train_speed", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    runs = [{"side": side, "images_per_s": v, "best_val_sequence_accuracy": 0.9, "steps": 10}
+            for old, new in ((100.0, 100.0), (100.0, 200.0), (100.0, 400.0))
+            for side, v in (("old", old), ("new", new))]
+    got = module._summarise(runs, argparse.Namespace(batch_size=64))
+    half = 4.303 * math.log(2) / math.sqrt(3)  # logs 0, ln 2, ln 4: sd ln 2
+    assert got["ratios"] == [1.0, 2.0, 4.0] and got["ratio"] == pytest.approx(2.0)
+    assert (got["ratio_low"], got["ratio_high"]) == pytest.approx(
+        (2 * math.exp(-half), 2 * math.exp(half)))
+    assert got["images_per_s"] == {"old": 100.0, "new": 200.0} and got["images_seen"] == 640
